@@ -1,0 +1,82 @@
+//! AUTH (section 3.15), MQTT 5.0 only.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::DecodeError;
+use crate::primitives::read_u8;
+use crate::properties::{AuthProperties, block_len};
+use crate::reason::ReasonCode;
+
+/// A step of enhanced authentication or re-authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Auth {
+    /// Success (0x00), Continue authentication (0x18) or Re-authenticate (0x19).
+    pub reason_code: ReasonCode,
+    /// Method, data and diagnostics.
+    pub properties: AuthProperties,
+}
+
+impl Auth {
+    pub(crate) fn decode(buf: &mut Bytes) -> Result<Self, DecodeError> {
+        let mut auth = Self::default();
+        if !buf.is_empty() {
+            auth.reason_code = match read_u8(buf)? {
+                0x00 => ReasonCode::Success,
+                0x18 => ReasonCode::ContinueAuthentication,
+                0x19 => ReasonCode::ReAuthenticate,
+                _ => {
+                    return Err(DecodeError::Malformed(
+                        "[MQTT-3.15.2-1] invalid AUTH reason code",
+                    ));
+                }
+            };
+            auth.properties = AuthProperties::decode(buf)?;
+        }
+        Ok(auth)
+    }
+
+    pub(crate) fn body_len(&self, trim: bool) -> usize {
+        match (self.reason_code, self.properties.encoded_len(trim)) {
+            (ReasonCode::Success, 0) => 0,
+            (_, len) => 1 + block_len(len),
+        }
+    }
+
+    pub(crate) fn encode_body(&self, trim: bool, buf: &mut BytesMut) {
+        if self.body_len(trim) > 0 {
+            buf.put_u8(self.reason_code as u8);
+            self.properties.encode(buf, trim);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Packet, ProtocolVersion, decode_packet};
+
+    #[test]
+    fn auth_is_reserved_in_v311() {
+        assert!(decode_packet(b"\xf0\x00", ProtocolVersion::V3_1_1).is_err());
+    }
+
+    #[test]
+    fn reauthenticate_round_trips() {
+        let auth = Auth {
+            reason_code: ReasonCode::ReAuthenticate,
+            properties: AuthProperties {
+                authentication_method: Some("CUSTOM-JWT".into()),
+                authentication_data: Some(Bytes::from_static(b"token")),
+                ..Default::default()
+            },
+        };
+        let bytes = Packet::Auth(auth.clone())
+            .to_bytes(ProtocolVersion::V5)
+            .unwrap();
+        assert_eq!(
+            decode_packet(&bytes, ProtocolVersion::V5).unwrap(),
+            Packet::Auth(auth)
+        );
+    }
+}

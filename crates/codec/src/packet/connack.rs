@@ -1,0 +1,164 @@
+//! CONNACK (section 3.2).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::ProtocolVersion;
+use crate::error::DecodeError;
+use crate::primitives::read_u8;
+use crate::properties::{ConnAckProperties, block_len};
+use crate::reason::{ConnectReturnCode, ReasonCode};
+
+/// The server's answer to CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ConnAck {
+    /// Whether the server resumed an existing session.
+    pub session_present: bool,
+    /// The outcome; v3 clients see it as a return code.
+    pub reason_code: ReasonCode,
+    /// v5 properties.
+    pub properties: ConnAckProperties,
+}
+
+/// The CONNACK reason codes MQTT 5.0 allows (section 3.2.2.2).
+fn is_connack_reason(code: ReasonCode) -> bool {
+    use ReasonCode::*;
+    matches!(
+        code,
+        Success
+            | UnspecifiedError
+            | MalformedPacket
+            | ProtocolError
+            | ImplementationSpecificError
+            | UnsupportedProtocolVersion
+            | ClientIdentifierNotValid
+            | BadUserNameOrPassword
+            | NotAuthorized
+            | ServerUnavailable
+            | ServerBusy
+            | Banned
+            | BadAuthenticationMethod
+            | TopicNameInvalid
+            | PacketTooLarge
+            | QuotaExceeded
+            | PayloadFormatInvalid
+            | RetainNotSupported
+            | QosNotSupported
+            | UseAnotherServer
+            | ServerMoved
+            | ConnectionRateExceeded
+    )
+}
+
+impl ConnAck {
+    pub(crate) fn decode(buf: &mut Bytes, version: ProtocolVersion) -> Result<Self, DecodeError> {
+        let flags = read_u8(buf)?;
+        if flags & 0xFE != 0 {
+            return Err(DecodeError::Malformed(
+                "[MQTT-3.2.2-1] reserved CONNACK acknowledge flags must be 0",
+            ));
+        }
+        let session_present = flags & 1 == 1;
+        let code = read_u8(buf)?;
+        let (reason_code, properties) = if version.is_v5() {
+            let reason = ReasonCode::from_u8(code)
+                .filter(|c| is_connack_reason(*c))
+                .ok_or(DecodeError::Malformed(
+                    "[MQTT-3.2.2-8] invalid CONNACK reason code",
+                ))?;
+            (reason, ConnAckProperties::decode(buf)?)
+        } else {
+            let code = ConnectReturnCode::from_u8(code).ok_or(DecodeError::Malformed(
+                "[MQTT-3.2.2-6] invalid CONNACK return code",
+            ))?;
+            (
+                ReasonCode::from_v3_connack(code),
+                ConnAckProperties::default(),
+            )
+        };
+        if session_present && reason_code.is_error() {
+            return Err(DecodeError::Protocol(
+                "[MQTT-3.2.2-6] Session Present must be 0 when the connection is refused",
+            ));
+        }
+        Ok(Self {
+            session_present,
+            reason_code,
+            properties,
+        })
+    }
+
+    pub(crate) fn body_len(&self, v5: bool, trim: bool) -> usize {
+        if v5 {
+            2 + block_len(self.properties.encoded_len(trim))
+        } else {
+            2
+        }
+    }
+
+    pub(crate) fn encode_body(&self, v5: bool, trim: bool, buf: &mut BytesMut) {
+        let present = self.session_present && !self.reason_code.is_error();
+        buf.put_u8(u8::from(present));
+        if v5 {
+            buf.put_u8(self.reason_code as u8);
+            self.properties.encode(buf, trim);
+        } else {
+            buf.put_u8(self.reason_code.to_v3_connack() as u8);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Packet, decode_packet};
+
+    #[test]
+    fn v311_connack_encodes_return_code() {
+        let ack = ConnAck {
+            session_present: false,
+            reason_code: ReasonCode::NotAuthorized,
+            properties: ConnAckProperties::default(),
+        };
+        let bytes = Packet::ConnAck(ack)
+            .to_bytes(ProtocolVersion::V3_1_1)
+            .unwrap();
+        assert_eq!(&bytes[..], b"\x20\x02\x00\x05");
+    }
+
+    #[test]
+    fn v5_connack_with_assigned_client_id() {
+        let ack = ConnAck {
+            session_present: true,
+            reason_code: ReasonCode::Success,
+            properties: ConnAckProperties {
+                assigned_client_identifier: Some("id".into()),
+                ..Default::default()
+            },
+        };
+        let bytes = Packet::ConnAck(ack.clone())
+            .to_bytes(ProtocolVersion::V5)
+            .unwrap();
+        assert_eq!(&bytes[..], b"\x20\x08\x01\x00\x05\x12\x00\x02id");
+        assert_eq!(
+            decode_packet(&bytes, ProtocolVersion::V5).unwrap(),
+            Packet::ConnAck(ack)
+        );
+    }
+
+    #[test]
+    fn session_present_is_never_sent_with_a_refusal() {
+        let ack = ConnAck {
+            session_present: true,
+            reason_code: ReasonCode::Banned,
+            properties: ConnAckProperties::default(),
+        };
+        let bytes = Packet::ConnAck(ack).to_bytes(ProtocolVersion::V5).unwrap();
+        assert_eq!(bytes[2], 0);
+    }
+
+    #[test]
+    fn reserved_ack_flags_are_malformed() {
+        assert!(decode_packet(b"\x20\x02\x02\x00", ProtocolVersion::V3_1_1).is_err());
+    }
+}

@@ -1,0 +1,315 @@
+//! PUBLISH (section 3.3).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{PacketId, ProtocolVersion, QoS, fixed_len};
+use crate::error::{DecodeError, EncodeError};
+use crate::primitives::{
+    MAX_VARINT, binary_len, check_field, read_utf8, write_binary, write_varint,
+};
+use crate::properties::{PublishOverrides, PublishProperties, block_len};
+use crate::topic::TopicName;
+
+/// An application message on its way between client and server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Publish {
+    /// Whether this is a redelivery of an earlier attempt.
+    pub dup: bool,
+    /// The QoS of this delivery.
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+    /// The topic; empty only when `properties.topic_alias` stands for it.
+    pub topic: TopicName,
+    /// Present exactly when `qos` is 1 or 2.
+    pub packet_id: Option<PacketId>,
+    /// v5 properties.
+    pub properties: PublishProperties,
+    /// The application payload.
+    pub payload: Bytes,
+}
+
+/// A borrowed PUBLISH to encode: the message's shared parts plus what differs per
+/// delivery, so fan-out encodes without cloning the message.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishView<'a> {
+    /// Whether this is a redelivery.
+    pub dup: bool,
+    /// The QoS of this delivery.
+    pub qos: QoS,
+    /// Retain flag of this delivery.
+    pub retain: bool,
+    /// The topic; may be empty when `overrides.topic_alias` is set.
+    pub topic: &'a str,
+    /// Present exactly when `qos` is 1 or 2.
+    pub packet_id: Option<PacketId>,
+    /// The message's properties. Their expiry, alias and subscription identifiers are
+    /// ignored in favour of `overrides`.
+    pub properties: &'a PublishProperties,
+    /// Per-delivery property values.
+    pub overrides: PublishOverrides<'a>,
+    /// The application payload.
+    pub payload: &'a [u8],
+}
+
+impl Publish {
+    /// A QoS 0 message with no properties.
+    pub fn new(topic: TopicName, payload: impl Into<Bytes>) -> Self {
+        Self {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic,
+            packet_id: None,
+            properties: PublishProperties::default(),
+            payload: payload.into(),
+        }
+    }
+
+    /// This packet as a view for [`encode_publish`].
+    pub fn view(&self) -> PublishView<'_> {
+        PublishView {
+            dup: self.dup,
+            qos: self.qos,
+            retain: self.retain,
+            topic: &self.topic,
+            packet_id: self.packet_id,
+            properties: &self.properties,
+            overrides: PublishOverrides {
+                message_expiry_interval: self.properties.message_expiry_interval,
+                topic_alias: self.properties.topic_alias,
+                subscription_identifiers: &self.properties.subscription_identifiers,
+            },
+            payload: &self.payload,
+        }
+    }
+
+    pub(crate) fn decode(
+        flags: u8,
+        buf: &mut Bytes,
+        version: ProtocolVersion,
+    ) -> Result<Self, DecodeError> {
+        let dup = flags & 0b1000 != 0;
+        let qos = QoS::from_u8((flags >> 1) & 0b11).ok_or(DecodeError::Malformed(
+            "[MQTT-3.3.1-4] PUBLISH must not have QoS 3",
+        ))?;
+        if dup && qos == QoS::AtMostOnce {
+            return Err(DecodeError::Malformed(
+                "[MQTT-3.3.1-2] DUP must be 0 for QoS 0 messages",
+            ));
+        }
+        let topic = TopicName::from_wire(read_utf8(buf)?).map_err(|_| {
+            DecodeError::TopicNameInvalid("[MQTT-3.3.2-2] PUBLISH topic name contains a wildcard")
+        })?;
+        let packet_id = match qos {
+            QoS::AtMostOnce => None,
+            _ => Some(PacketId::read(buf)?),
+        };
+        let properties = if version.is_v5() {
+            PublishProperties::decode(buf)?
+        } else {
+            PublishProperties::default()
+        };
+        if topic.is_empty() && properties.topic_alias.is_none() {
+            return Err(if version.is_v5() {
+                DecodeError::Protocol("[MQTT-3.3.2-1] empty topic name without a Topic Alias")
+            } else {
+                DecodeError::TopicNameInvalid("[MQTT-4.7.3-1] topic name must not be empty")
+            });
+        }
+        let payload = std::mem::take(buf);
+        Ok(Self {
+            dup,
+            qos,
+            retain: flags & 1 != 0,
+            topic,
+            packet_id,
+            properties,
+            payload,
+        })
+    }
+}
+
+impl PublishView<'_> {
+    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        check_field(self.topic.as_bytes())?;
+        self.properties.check()
+    }
+
+    fn properties_len(&self) -> usize {
+        self.properties.encoded_len_with(&self.overrides)
+    }
+
+    pub(crate) fn body_len(&self, version: ProtocolVersion) -> usize {
+        let mut len = binary_len(self.topic.as_bytes()) + self.payload.len();
+        if self.packet_id.is_some() {
+            len += 2;
+        }
+        if version.is_v5() {
+            len += block_len(self.properties_len());
+        }
+        len
+    }
+}
+
+/// Appends a PUBLISH to `buf`, or returns [`EncodeError::PacketTooLarge`] without writing
+/// when it exceeds `max_size` (the receiver's Maximum Packet Size): a message is never
+/// trimmed, the caller drops it for that receiver ([MQTT-3.1.2-24]).
+pub fn encode_publish(
+    view: &PublishView<'_>,
+    version: ProtocolVersion,
+    max_size: usize,
+    buf: &mut BytesMut,
+) -> Result<usize, EncodeError> {
+    view.check()?;
+    if view.qos == QoS::AtMostOnce && view.packet_id.is_some()
+        || view.qos != QoS::AtMostOnce && view.packet_id.is_none()
+    {
+        return Err(EncodeError::NotInVersion(
+            "a packet identifier is required exactly for QoS 1 and 2",
+        ));
+    }
+    let v5 = version.is_v5();
+    let properties_len = if v5 { view.properties_len() } else { 0 };
+    let body_len = view.body_len(version);
+    let size = fixed_len(body_len);
+    if size > max_size {
+        return Err(EncodeError::PacketTooLarge {
+            size,
+            max: max_size,
+        });
+    }
+    if body_len > MAX_VARINT as usize {
+        return Err(EncodeError::BodyTooLong(body_len));
+    }
+    buf.reserve(size);
+    let mut first = 0x30 | ((view.qos as u8) << 1);
+    if view.dup {
+        first |= 0b1000;
+    }
+    if view.retain {
+        first |= 1;
+    }
+    buf.put_u8(first);
+    write_varint(buf, body_len);
+    write_binary(buf, view.topic.as_bytes());
+    if let Some(id) = view.packet_id {
+        buf.put_u16(id.get());
+    }
+    if v5 {
+        view.properties
+            .encode_with(buf, &view.overrides, properties_len);
+    }
+    buf.put_slice(view.payload);
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DecodeError, Packet, ReasonCode, decode_packet};
+
+    #[test]
+    fn qos0_v311_publish_from_spec_bytes() {
+        let packet = decode_packet(b"\x30\x07\x00\x03a/bhi", ProtocolVersion::V3_1_1).unwrap();
+        let Packet::Publish(publish) = packet else {
+            panic!("not a PUBLISH")
+        };
+        assert_eq!(publish.topic.as_str(), "a/b");
+        assert_eq!(&publish.payload[..], b"hi");
+        assert_eq!(publish.packet_id, None);
+    }
+
+    #[test]
+    fn qos1_v5_publish_with_properties_round_trips() {
+        let mut publish = Publish::new(TopicName::new("t").unwrap(), &b"p"[..]);
+        publish.qos = QoS::AtLeastOnce;
+        publish.retain = true;
+        publish.packet_id = PacketId::new(10);
+        publish.properties.content_type = Some("text/plain".into());
+        publish
+            .properties
+            .user_properties
+            .push(("k".into(), "v".into()));
+        let bytes = Packet::Publish(publish.clone())
+            .to_bytes(ProtocolVersion::V5)
+            .unwrap();
+        assert_eq!(bytes[0], 0x33);
+        assert_eq!(
+            decode_packet(&bytes, ProtocolVersion::V5).unwrap(),
+            Packet::Publish(publish)
+        );
+    }
+
+    #[test]
+    fn qos3_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x36\x05\x00\x01a\x00\x01", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn dup_on_qos0_is_malformed() {
+        assert!(decode_packet(b"\x38\x03\x00\x01a", ProtocolVersion::V3_1_1).is_err());
+    }
+
+    #[test]
+    fn wildcard_topic_is_topic_name_invalid() {
+        let err = decode_packet(b"\x30\x03\x00\x01#", ProtocolVersion::V5).unwrap_err();
+        assert_eq!(err.reason_code(), ReasonCode::TopicNameInvalid);
+    }
+
+    #[test]
+    fn null_in_topic_is_malformed() {
+        let err = decode_packet(b"\x30\x05\x00\x03a\x00b", ProtocolVersion::V5).unwrap_err();
+        assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
+    }
+
+    #[test]
+    fn invalid_utf8_topic_is_malformed() {
+        let err = decode_packet(b"\x30\x04\x00\x02\xC3\x28", ProtocolVersion::V3_1_1).unwrap_err();
+        assert_eq!(err.reason_code(), ReasonCode::MalformedPacket);
+    }
+
+    #[test]
+    fn empty_topic_needs_an_alias_in_v5() {
+        assert!(decode_packet(b"\x30\x03\x00\x00\x00", ProtocolVersion::V5).is_err());
+        let Packet::Publish(p) =
+            decode_packet(b"\x30\x06\x00\x00\x03\x23\x00\x01", ProtocolVersion::V5).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(p.properties.topic_alias.map(|a| a.get()), Some(1));
+    }
+
+    #[test]
+    fn publish_over_the_limit_is_not_written() {
+        let publish = Publish::new(TopicName::new("t").unwrap(), vec![0u8; 100]);
+        let mut buf = BytesMut::new();
+        let err = encode_publish(&publish.view(), ProtocolVersion::V5, 50, &mut buf).unwrap_err();
+        assert!(matches!(err, EncodeError::PacketTooLarge { .. }));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn view_overrides_replace_per_delivery_properties() {
+        let mut publish = Publish::new(TopicName::new("t").unwrap(), &b""[..]);
+        publish.properties.message_expiry_interval = Some(100);
+        let ids = [std::num::NonZeroU32::new(5).unwrap()];
+        let mut view = publish.view();
+        view.overrides = PublishOverrides {
+            message_expiry_interval: Some(40),
+            topic_alias: None,
+            subscription_identifiers: &ids,
+        };
+        let mut buf = BytesMut::new();
+        encode_publish(&view, ProtocolVersion::V5, usize::MAX, &mut buf).unwrap();
+        let Packet::Publish(decoded) = decode_packet(&buf, ProtocolVersion::V5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(decoded.properties.message_expiry_interval, Some(40));
+        assert_eq!(decoded.properties.subscription_identifiers, ids);
+    }
+}
