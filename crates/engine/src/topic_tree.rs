@@ -1,0 +1,1 @@
+//! Topic trees: the index behind subscription matching and retained-message lookup.
