@@ -1,0 +1,392 @@
+//! One client connection, from CONNACK to close, as a sans-IO state machine.
+//!
+//! The driver (in the server crate) feeds it decoded packets with
+//! [`Connection::handle_packet`], close requests with [`Connection::handle_kick`] and
+//! timer expiries with [`Connection::handle_timeout`]; after each, it calls
+//! [`Connection::poll_transmit`] to get bytes to write, and checks
+//! [`Connection::is_closing`]. When the socket is done it calls [`Connection::finish`],
+//! which returns the session to the broker and publishes the will if due. Time comes in
+//! as `now`; nothing here reads a clock or touches a socket.
+//!
+//! # Layout
+//! - `inbound`: PUBLISH and the acknowledgements a client sends.
+//! - `subscriptions`: SUBSCRIBE and UNSUBSCRIBE.
+//! - `outbound`: deliveries to the client, flow control, resends, encoding.
+
+mod inbound;
+mod outbound;
+mod subscriptions;
+
+use std::collections::VecDeque;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use gridmq_codec::{
+    ConnAck, ConnAckProperties, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode,
+    TopicName, Will,
+};
+
+use crate::authz::Authorizer;
+use crate::broker::{Broker, Claimed, ConnectPlan};
+use crate::control::{ConnectionControl, Kick};
+use crate::session::Session;
+use crate::stats::{LocalStats, Stats};
+
+/// What the client told us about itself in CONNECT.
+#[derive(Debug, Clone, Copy)]
+struct ClientLimits {
+    receive_maximum: u16,
+    max_packet_size: usize,
+    request_problem_information: bool,
+}
+
+/// How a connection ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    /// The reason code (sent to v5 clients when the server ends the connection).
+    pub reason: ReasonCode,
+    /// What happened, for the log.
+    pub message: String,
+    /// Whether the client ended it with DISCONNECT.
+    pub by_client: bool,
+    publish_will: bool,
+}
+
+/// A connected client's state machine. See the module documentation.
+#[derive(Debug)]
+pub struct Connection {
+    broker: Arc<Broker>,
+    control: Arc<ConnectionControl>,
+    session: Box<Session>,
+    version: ProtocolVersion,
+    authorizer: Arc<dyn Authorizer>,
+    keep_alive_timeout: Option<Duration>,
+    last_received: Instant,
+    client: ClientLimits,
+    aliases_in: Vec<Option<TopicName>>,
+    will: Option<Will>,
+    session_expiry_at_connect: u32,
+    control_out: VecDeque<Packet>,
+    resend: VecDeque<PacketId>,
+    ending: Option<Ending>,
+    stats: LocalStats,
+}
+
+impl Connection {
+    /// Starts a connection on a claimed session: resumes or discards the previous
+    /// session per Clean Start, and queues CONNACK and any redeliveries.
+    pub fn establish(
+        broker: Arc<Broker>,
+        plan: ConnectPlan,
+        claimed: Claimed,
+        control: Arc<ConnectionControl>,
+        authorizer: Arc<dyn Authorizer>,
+        now: Instant,
+    ) -> Self {
+        let config = broker.config().clone();
+        let ConnectPlan {
+            connect,
+            client_id,
+            assigned,
+            owner,
+        } = plan;
+        let version = connect.protocol;
+        let v5 = version.is_v5();
+        let requested_expiry = if v5 {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            config.max_session_expiry
+        };
+        let granted_expiry = requested_expiry.min(config.max_session_expiry);
+
+        let (mut session, session_present) = match claimed.previous {
+            Some((previous, _cancelled_will)) if !connect.clean_start => (previous, true),
+            Some((previous, will)) => {
+                broker.end_session(previous, will, now);
+                (
+                    Box::new(broker.new_session(client_id.clone(), owner.clone())),
+                    false,
+                )
+            }
+            None => (
+                Box::new(broker.new_session(client_id.clone(), owner.clone())),
+                false,
+            ),
+        };
+        session.expiry_interval = granted_expiry;
+        session.owner = owner;
+        session.inbox.set_online(true);
+
+        let requested_keep_alive = connect.keep_alive;
+        let max = config.max_keep_alive;
+        let server_keep_alive =
+            (v5 && max > 0 && (requested_keep_alive == 0 || requested_keep_alive > max))
+                .then_some(max);
+        let keep_alive = server_keep_alive.unwrap_or(requested_keep_alive);
+
+        let props = &connect.properties;
+        let client = ClientLimits {
+            receive_maximum: props.receive_maximum.map_or(u16::MAX, NonZeroU16::get),
+            max_packet_size: props
+                .maximum_packet_size
+                .map_or(usize::MAX, |size| size.get() as usize),
+            request_problem_information: props.request_problem_information.unwrap_or(true),
+        };
+
+        let mut connack = ConnAck {
+            session_present,
+            reason_code: ReasonCode::Success,
+            properties: ConnAckProperties::default(),
+        };
+        if v5 {
+            let p = &mut connack.properties;
+            p.receive_maximum = NonZeroU16::new(config.receive_maximum);
+            p.maximum_packet_size = std::num::NonZeroU32::new(config.max_packet_size);
+            p.topic_alias_maximum = Some(config.topic_alias_maximum);
+            if config.maximum_qos != QoS::ExactlyOnce {
+                p.maximum_qos = Some(config.maximum_qos as u8);
+            }
+            if !config.retain_available {
+                p.retain_available = Some(false);
+            }
+            p.server_keep_alive = server_keep_alive;
+            if granted_expiry != requested_expiry {
+                p.session_expiry_interval = Some(granted_expiry);
+            }
+            if assigned {
+                p.assigned_client_identifier = Some(client_id.clone());
+            }
+            if props.request_response_information == Some(true) {
+                p.response_information = config
+                    .response_information_prefix
+                    .as_ref()
+                    .map(|prefix| format!("{prefix}{client_id}").into());
+            }
+        }
+
+        let resend = session.outbound.iter().map(|m| m.packet_id).collect();
+        Stats::add(&broker.stats().connections, 1);
+        Stats::add(&broker.stats().connections_total, 1);
+        let mut connection = Self {
+            broker,
+            control,
+            session,
+            version,
+            authorizer,
+            keep_alive_timeout: (keep_alive > 0)
+                .then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+            last_received: now,
+            client,
+            aliases_in: Vec::new(),
+            will: connect.will,
+            session_expiry_at_connect: granted_expiry,
+            control_out: VecDeque::new(),
+            resend,
+            ending: None,
+            stats: LocalStats::default(),
+        };
+        connection.send(Packet::ConnAck(connack));
+        connection
+    }
+
+    /// The protocol version of this connection.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The client identifier (possibly assigned).
+    pub fn client_id(&self) -> &str {
+        &self.session.client_id
+    }
+
+    /// The session's id.
+    pub fn session_id(&self) -> crate::SessionId {
+        self.session.id
+    }
+
+    /// The handle others use to ask this connection to close.
+    pub fn control(&self) -> &Arc<ConnectionControl> {
+        &self.control
+    }
+
+    /// Replaces the authorizer, for permission changes on a live connection.
+    pub fn set_authorizer(&mut self, authorizer: Arc<dyn Authorizer>) {
+        self.authorizer = authorizer;
+    }
+
+    /// Feeds one packet decoded from the client.
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        if self.ending.is_some() {
+            return;
+        }
+        self.last_received = now;
+        match packet {
+            Packet::Publish(publish) => self.on_publish(now, publish),
+            Packet::PubAck(ack) => self.on_puback(ack),
+            Packet::PubRec(ack) => self.on_pubrec(ack),
+            Packet::PubRel(ack) => self.on_pubrel(ack),
+            Packet::PubComp(ack) => self.on_pubcomp(ack),
+            Packet::Subscribe(subscribe) => self.on_subscribe(now, subscribe),
+            Packet::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+            Packet::PingReq => self.send(Packet::PingResp),
+            Packet::Disconnect(disconnect) => self.on_disconnect(disconnect),
+            Packet::Connect(_) => self.protocol_error(
+                ReasonCode::ProtocolError,
+                "[MQTT-3.1.0-2] a second CONNECT on the same connection",
+            ),
+            Packet::Auth(_) => self.protocol_error(
+                ReasonCode::ProtocolError,
+                "[MQTT-4.12.0-1] AUTH without enhanced authentication in CONNECT",
+            ),
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => self
+                .protocol_error(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-2.1.2] a client sent a packet only a server may send",
+                ),
+        }
+    }
+
+    /// Reports a decode error of the client's byte stream: the connection closes with
+    /// the error's reason code.
+    pub fn handle_decode_error(&mut self, error: &gridmq_codec::DecodeError) {
+        self.protocol_error(error.reason_code(), error.to_string());
+    }
+
+    /// Closes the connection on request of another part of the broker.
+    pub fn handle_kick(&mut self, kick: Kick) {
+        self.close(kick.reason, kick.message);
+    }
+
+    /// Fires the keep-alive timer: a client silent for 1.5 times its Keep Alive is
+    /// disconnected ([MQTT-3.1.2-22]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(timeout) = self.keep_alive_timeout {
+            if self.ending.is_none() && now >= self.last_received + timeout {
+                self.close(
+                    ReasonCode::KeepAliveTimeout,
+                    format!(
+                        "no packet for {} ms (1.5 x keep alive)",
+                        timeout.as_millis()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// When [`Connection::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (&self.ending, self.keep_alive_timeout) {
+            (None, Some(timeout)) => Some(self.last_received + timeout),
+            _ => None,
+        }
+    }
+
+    /// Ready when the router queued deliveries this connection can send now. Polls the
+    /// inbox only when the in-flight window has room, so a full window does not spin.
+    ///
+    /// Cancel safety: takes nothing from the inbox.
+    pub fn poll_deliveries(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ending.is_some() || !self.session.pending.is_empty() || self.window_full() {
+            return Poll::Pending;
+        }
+        self.session.inbox.poll_ready(cx)
+    }
+
+    /// Whether the connection is ending: the driver writes what `poll_transmit` gives
+    /// (a DISCONNECT, for v5), then closes the socket and calls [`Connection::finish`].
+    pub fn is_closing(&self) -> bool {
+        self.ending.is_some()
+    }
+
+    /// How the connection is ending, if it is.
+    pub fn ending(&self) -> Option<&Ending> {
+        self.ending.as_ref()
+    }
+
+    /// Ends the connection after the socket closed: returns the session to the broker
+    /// (to a connection taking it over, offline, or ended) and publishes the will unless
+    /// the client disconnected normally. A socket that closed without DISCONNECT counts
+    /// as an abnormal end.
+    pub fn finish(mut self, now: Instant) -> Ending {
+        let ending = self.ending.take().unwrap_or_else(|| Ending {
+            reason: ReasonCode::UnspecifiedError,
+            message: "connection lost".to_owned(),
+            by_client: false,
+            publish_will: true,
+        });
+        self.stats.flush(self.broker.stats());
+        self.broker
+            .stats()
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let will = if ending.publish_will {
+            self.will.take()
+        } else {
+            None
+        };
+        self.broker.release(&self.control, self.session, will, now);
+        ending
+    }
+
+    /// Server-side close: v5 clients get DISCONNECT with `reason` and a reason string.
+    fn close(&mut self, reason: ReasonCode, message: impl Into<String>) {
+        if self.ending.is_some() {
+            return;
+        }
+        let message = message.into();
+        if self.version.is_v5() {
+            self.control_out
+                .push_back(Packet::Disconnect(Disconnect::new(reason, message.clone())));
+        }
+        self.ending = Some(Ending {
+            reason,
+            message,
+            by_client: false,
+            publish_will: true,
+        });
+    }
+
+    fn protocol_error(&mut self, reason: ReasonCode, message: impl Into<String>) {
+        Stats::add(&self.broker.stats().protocol_errors, 1);
+        self.close(reason, message);
+    }
+
+    fn on_disconnect(&mut self, disconnect: Disconnect) {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            if self.session_expiry_at_connect == 0 && expiry != 0 {
+                return self.protocol_error(
+                    ReasonCode::ProtocolError,
+                    "[MQTT-3.14.2-2] Session Expiry Interval set at DISCONNECT after 0 at CONNECT",
+                );
+            }
+            self.session.expiry_interval = expiry.min(self.broker.config().max_session_expiry);
+        }
+        self.ending = Some(Ending {
+            reason: disconnect.reason_code,
+            message: "client sent DISCONNECT".to_owned(),
+            by_client: true,
+            // [MQTT-3.1.2-10] Only DISCONNECT 0x00 discards the will.
+            publish_will: disconnect.reason_code != ReasonCode::NormalDisconnection,
+        });
+    }
+
+    /// Queues a control packet, dropping diagnostics the client asked not to get
+    /// ([MQTT-3.1.2-29]).
+    fn send(&mut self, mut packet: Packet) {
+        if !self.client.request_problem_information {
+            match &mut packet {
+                Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                    a.properties = Default::default();
+                }
+                Packet::SubAck(a) => a.properties = Default::default(),
+                Packet::UnsubAck(a) => a.properties = Default::default(),
+                _ => {}
+            }
+        }
+        self.control_out.push_back(packet);
+    }
+}

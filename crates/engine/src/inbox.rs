@@ -1,0 +1,360 @@
+//! A session's bounded queue of deliveries, filled by the router from any thread and
+//! drained by the session's connection.
+//!
+//! It wakes the connection through a plain [`Waker`], so the engine needs no async
+//! runtime: the driver polls [`Inbox::poll_ready`] from its event loop.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+
+use gridmq_codec::QoS;
+use parking_lot::Mutex;
+
+use crate::config::OverflowPolicy;
+use crate::message::Delivery;
+
+/// The outcome of offering a delivery to an inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Queued.
+    Queued,
+    /// Queued after dropping the oldest queued delivery.
+    QueuedDroppedOldest,
+    /// Not queued: the inbox is full and drops new messages.
+    DroppedFull,
+    /// Not queued: the inbox is full and the publisher should hear 0x97.
+    RefusedFull,
+    /// Not queued: a QoS 0 message for an offline session that does not keep them.
+    SkippedOffline,
+    /// Not queued: the session has ended.
+    Closed,
+}
+
+impl PushOutcome {
+    /// Whether the delivery was queued.
+    pub fn is_queued(self) -> bool {
+        matches!(self, Self::Queued | Self::QueuedDroppedOldest)
+    }
+}
+
+/// Bounds of one inbox.
+#[derive(Debug, Clone, Copy)]
+pub struct InboxLimits {
+    /// Deliveries queued at most.
+    pub max_messages: usize,
+    /// Payload bytes queued at most.
+    pub max_bytes: u64,
+    /// What a full inbox does.
+    pub overflow: OverflowPolicy,
+    /// Whether QoS 0 messages are queued while the session is offline.
+    pub queue_qos0_offline: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Delivery>,
+    bytes: u64,
+    waker: Option<Waker>,
+    online: bool,
+    closed: bool,
+}
+
+/// A session's queue of undelivered messages.
+#[derive(Debug)]
+pub struct Inbox {
+    state: Mutex<State>,
+    limits: InboxLimits,
+    dropped: AtomicU64,
+}
+
+impl Inbox {
+    /// An empty, offline inbox.
+    pub fn new(limits: InboxLimits) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                bytes: 0,
+                waker: None,
+                online: false,
+                closed: false,
+            }),
+            limits,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Offers a delivery, applying the overflow policy when full, and wakes the
+    /// connection if it waits.
+    pub fn push(&self, delivery: Delivery) -> PushOutcome {
+        let size = delivery.message.size() as u64;
+        let waker;
+        let outcome;
+        {
+            let mut state = self.state.lock();
+            if state.closed {
+                return PushOutcome::Closed;
+            }
+            if !state.online && delivery.qos == QoS::AtMostOnce && !self.limits.queue_qos0_offline {
+                return PushOutcome::SkippedOffline;
+            }
+            let full = state.queue.len() >= self.limits.max_messages
+                || state.bytes + size > self.limits.max_bytes;
+            outcome = if !full {
+                PushOutcome::Queued
+            } else {
+                match self.limits.overflow {
+                    OverflowPolicy::DropNewest => PushOutcome::DroppedFull,
+                    OverflowPolicy::Refuse => PushOutcome::RefusedFull,
+                    OverflowPolicy::DropOldest => {
+                        if !Self::make_room(&mut state, size, self.limits) {
+                            PushOutcome::DroppedFull
+                        } else {
+                            PushOutcome::QueuedDroppedOldest
+                        }
+                    }
+                }
+            };
+            if !outcome.is_queued() {
+                drop(state);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return outcome;
+            }
+            state.bytes += size;
+            state.queue.push_back(delivery);
+            waker = state.waker.take();
+        }
+        if outcome == PushOutcome::QueuedDroppedOldest {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        outcome
+    }
+
+    /// Drops oldest deliveries until `size` more bytes and one more message fit.
+    fn make_room(state: &mut State, size: u64, limits: InboxLimits) -> bool {
+        if size > limits.max_bytes {
+            return false;
+        }
+        while state.queue.len() >= limits.max_messages || state.bytes + size > limits.max_bytes {
+            let Some(oldest) = state.queue.pop_front() else {
+                return false;
+            };
+            state.bytes -= oldest.message.size() as u64;
+        }
+        true
+    }
+
+    /// Moves every queued delivery to the back of `out`, in order.
+    pub fn take_all(&self, out: &mut VecDeque<Delivery>) {
+        let mut state = self.state.lock();
+        state.bytes = 0;
+        if out.is_empty() {
+            std::mem::swap(out, &mut state.queue);
+        } else {
+            out.append(&mut state.queue);
+        }
+    }
+
+    /// Ready when deliveries are queued; otherwise remembers the waker to wake on the
+    /// next push.
+    ///
+    /// Cancel safety: this takes nothing out of the inbox, so dropping the future that
+    /// polls it loses nothing.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        if state.queue.is_empty() {
+            match &state.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => state.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    /// Marks whether a connection is attached; offline sessions skip QoS 0 messages
+    /// unless configured to keep them.
+    pub fn set_online(&self, online: bool) {
+        let mut state = self.state.lock();
+        state.online = online;
+        if !online {
+            state.waker = None;
+        }
+    }
+
+    /// Whether a connection is attached.
+    pub fn is_online(&self) -> bool {
+        self.state.lock().online
+    }
+
+    /// Ends the inbox: later pushes are refused; returns what was queued.
+    pub fn close(&self) -> VecDeque<Delivery> {
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.bytes = 0;
+        state.waker = None;
+        std::mem::take(&mut state.queue)
+    }
+
+    /// Removes and returns the queued deliveries that `select` picks, keeping the rest
+    /// in order.
+    pub fn extract(&self, mut select: impl FnMut(&Delivery) -> bool) -> Vec<Delivery> {
+        let mut state = self.state.lock();
+        let mut kept = VecDeque::with_capacity(state.queue.len());
+        let mut taken = Vec::new();
+        for delivery in state.queue.drain(..) {
+            if select(&delivery) {
+                taken.push(delivery);
+            } else {
+                kept.push_back(delivery);
+            }
+        }
+        state.bytes = kept.iter().map(|d| d.message.size() as u64).sum();
+        state.queue = kept;
+        taken
+    }
+
+    /// Number of queued deliveries.
+    pub fn len(&self) -> usize {
+        self.state.lock().queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deliveries dropped or refused because the inbox was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use gridmq_codec::{Publish, TopicName};
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery(payload: &'static str, qos: QoS) -> Delivery {
+        let publish = Publish::new(
+            TopicName::new("t").unwrap(),
+            Bytes::from_static(payload.as_bytes()),
+        );
+        Delivery::new(
+            Arc::new(Message::from_publish(publish, Instant::now(), None)),
+            qos,
+            false,
+        )
+    }
+
+    fn limits(max_messages: usize, overflow: OverflowPolicy) -> InboxLimits {
+        InboxLimits {
+            max_messages,
+            max_bytes: u64::MAX,
+            overflow,
+            queue_qos0_offline: false,
+        }
+    }
+
+    fn payloads(inbox: &Inbox) -> Vec<Bytes> {
+        let mut out = VecDeque::new();
+        inbox.take_all(&mut out);
+        out.into_iter().map(|d| d.message.payload.clone()).collect()
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_and_counts() {
+        let inbox = Inbox::new(limits(2, OverflowPolicy::DropOldest));
+        inbox.set_online(true);
+        for p in ["a", "b", "c"] {
+            assert!(inbox.push(delivery(p, QoS::AtLeastOnce)).is_queued());
+        }
+        assert_eq!(payloads(&inbox), vec!["b", "c"]);
+        assert_eq!(inbox.dropped(), 1);
+    }
+
+    #[test]
+    fn drop_newest_and_refuse_keep_the_oldest() {
+        for (policy, expected) in [
+            (OverflowPolicy::DropNewest, PushOutcome::DroppedFull),
+            (OverflowPolicy::Refuse, PushOutcome::RefusedFull),
+        ] {
+            let inbox = Inbox::new(limits(1, policy));
+            inbox.set_online(true);
+            assert_eq!(
+                inbox.push(delivery("a", QoS::AtLeastOnce)),
+                PushOutcome::Queued
+            );
+            assert_eq!(inbox.push(delivery("b", QoS::AtLeastOnce)), expected);
+            assert_eq!(payloads(&inbox), vec!["a"]);
+            assert_eq!(inbox.dropped(), 1);
+        }
+    }
+
+    #[test]
+    fn byte_limit_applies() {
+        let inbox = Inbox::new(InboxLimits {
+            max_bytes: 5,
+            ..limits(100, OverflowPolicy::DropNewest)
+        });
+        inbox.set_online(true);
+        assert!(inbox.push(delivery("abc", QoS::AtLeastOnce)).is_queued()); // 3 + topic 1
+        assert_eq!(
+            inbox.push(delivery("abc", QoS::AtLeastOnce)),
+            PushOutcome::DroppedFull
+        );
+    }
+
+    #[test]
+    fn offline_sessions_skip_qos0_by_default() {
+        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        assert_eq!(
+            inbox.push(delivery("a", QoS::AtMostOnce)),
+            PushOutcome::SkippedOffline
+        );
+        assert_eq!(
+            inbox.push(delivery("b", QoS::AtLeastOnce)),
+            PushOutcome::Queued
+        );
+    }
+
+    #[test]
+    fn closed_inbox_refuses() {
+        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        inbox.push(delivery("a", QoS::AtLeastOnce));
+        assert_eq!(inbox.close().len(), 1);
+        assert_eq!(
+            inbox.push(delivery("b", QoS::AtLeastOnce)),
+            PushOutcome::Closed
+        );
+    }
+
+    #[test]
+    fn push_wakes_a_waiting_connection() {
+        struct Flag(std::sync::atomic::AtomicBool);
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(false.into()));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        inbox.set_online(true);
+        assert!(inbox.poll_ready(&mut cx).is_pending());
+        inbox.push(delivery("a", QoS::AtMostOnce));
+        assert!(flag.0.load(Ordering::SeqCst));
+        assert!(inbox.poll_ready(&mut cx).is_ready());
+    }
+}

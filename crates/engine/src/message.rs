@@ -1,0 +1,167 @@
+//! Application messages as the broker holds them, and deliveries of them to sessions.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gridmq_codec::{Publish, PublishProperties, QoS, TopicFilter, TopicName, Utf8Bytes};
+use smallvec::SmallVec;
+
+/// Identifies one session for as long as it lives. A client id that starts a fresh
+/// session (Clean Start) gets a new `SessionId`, so stale references cannot match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+/// A published application message, shared by every delivery of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic it was published to.
+    pub topic: TopicName,
+    /// The payload.
+    pub payload: Bytes,
+    /// The QoS it was published with.
+    pub qos: QoS,
+    /// The RETAIN flag it was published with.
+    pub retain: bool,
+    /// Properties forwarded to subscribers. Topic Alias and Subscription Identifiers are
+    /// always empty here; Message Expiry Interval is recomputed per delivery.
+    pub properties: PublishProperties,
+    /// When the message expires, from its Message Expiry Interval.
+    pub expires_at: Option<Instant>,
+    /// The session that published it, for No Local; `None` for wills and HTTP.
+    pub origin: Option<SessionId>,
+}
+
+impl Message {
+    /// Builds a message from a received PUBLISH whose topic alias has been resolved.
+    pub fn from_publish(publish: Publish, now: Instant, origin: Option<SessionId>) -> Self {
+        let Publish {
+            qos,
+            retain,
+            topic,
+            mut properties,
+            payload,
+            ..
+        } = publish;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+        properties.topic_alias = None;
+        properties.subscription_identifiers.clear();
+        properties.message_expiry_interval = None;
+        Self {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties,
+            expires_at,
+            origin,
+        }
+    }
+
+    /// Whether the message has expired at `now`.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The Message Expiry Interval to forward at `now`: the time left, rounded up so
+    /// that a live message never says 0 ([MQTT-3.3.2-6]).
+    pub fn remaining_expiry(&self, now: Instant) -> Option<u32> {
+        self.expires_at.map(|at| {
+            let left = at.saturating_duration_since(now);
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            u32::try_from(secs.max(1)).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// Payload bytes, for queue and retained-store accounting.
+    pub fn size(&self) -> usize {
+        self.payload.len() + self.topic.len()
+    }
+
+    /// A copy that owns its bytes rather than slicing a receive buffer, for messages
+    /// that will be kept a long time (retained, queued for offline sessions).
+    pub fn compact(&self) -> Self {
+        let mut copy = self.clone();
+        copy.topic = self.topic.compact();
+        copy.payload = Bytes::copy_from_slice(&self.payload);
+        copy
+    }
+}
+
+/// The shared subscription a delivery was made through, so an unacknowledged message
+/// can be offered to another member of the group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SharedRef {
+    /// The share name.
+    pub group: Utf8Bytes,
+    /// The topic filter after the share name.
+    pub filter: TopicFilter,
+}
+
+/// One message on its way to one session.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The message.
+    pub message: Arc<Message>,
+    /// The QoS to deliver with: the lower of the published and the subscribed QoS.
+    pub qos: QoS,
+    /// The RETAIN flag to send.
+    pub retain: bool,
+    /// Identifiers of the session's subscriptions that matched.
+    pub subscription_ids: SmallVec<[NonZeroU32; 1]>,
+    /// Set when delivered through a shared subscription.
+    pub shared: Option<Arc<SharedRef>>,
+}
+
+impl Delivery {
+    /// A delivery of `message` at `qos` with no subscription identifiers.
+    pub fn new(message: Arc<Message>, qos: QoS, retain: bool) -> Self {
+        Self {
+            message,
+            qos,
+            retain,
+            subscription_ids: SmallVec::new(),
+            shared: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_expiry_counts_down_and_never_says_zero() {
+        let now = Instant::now();
+        let mut publish = Publish::new(TopicName::new("t").unwrap(), Bytes::new());
+        publish.properties.message_expiry_interval = Some(10);
+        let message = Message::from_publish(publish, now, None);
+        assert_eq!(message.properties.message_expiry_interval, None);
+        assert_eq!(message.remaining_expiry(now), Some(10));
+        assert_eq!(
+            message.remaining_expiry(now + Duration::from_millis(3_500)),
+            Some(7)
+        );
+        assert_eq!(
+            message.remaining_expiry(now + Duration::from_millis(9_999)),
+            Some(1)
+        );
+        assert!(!message.is_expired(now + Duration::from_millis(9_999)));
+        assert!(message.is_expired(now + Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn messages_without_expiry_never_expire() {
+        let now = Instant::now();
+        let message = Message::from_publish(
+            Publish::new(TopicName::new("t").unwrap(), Bytes::new()),
+            now,
+            None,
+        );
+        assert_eq!(message.remaining_expiry(now), None);
+        assert!(!message.is_expired(now + Duration::from_secs(1_000_000)));
+    }
+}

@@ -1,0 +1,185 @@
+//! Session state: what MQTT keeps for a client id across connections (section 4.1) —
+//! subscriptions, undelivered and unacknowledged messages, QoS 2 packet ids.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use gridmq_codec::{PacketId, SubscribeOptions, SubscriptionFilter, Utf8Bytes};
+
+use crate::inbox::Inbox;
+use crate::message::{Delivery, SessionId};
+
+/// One subscription as the session remembers it.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRecord {
+    /// The filter, parsed.
+    pub filter: SubscriptionFilter,
+    /// The options granted (QoS possibly lowered to the server maximum).
+    pub options: SubscribeOptions,
+    /// The Subscription Identifier, if any.
+    pub id: Option<NonZeroU32>,
+}
+
+/// Where an outgoing QoS 1 or 2 message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboundStage {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    AwaitingPubAck,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    AwaitingPubRec,
+    /// PUBREL sent, waiting for PUBCOMP.
+    AwaitingPubComp,
+}
+
+/// An outgoing message the client has not fully acknowledged.
+#[derive(Debug, Clone)]
+pub struct InflightMessage {
+    /// Its packet identifier on this session.
+    pub packet_id: PacketId,
+    /// The delivery, kept for resending.
+    pub delivery: Delivery,
+    /// Where the exchange stands.
+    pub stage: OutboundStage,
+}
+
+/// The messages sent to the client and not yet acknowledged, in send order.
+#[derive(Debug, Default)]
+pub struct Outbound {
+    entries: VecDeque<InflightMessage>,
+    in_use: HashSet<u16, foldhash::fast::RandomState>,
+    next_id: u16,
+}
+
+impl Outbound {
+    /// Number of messages in flight.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A packet identifier not in use, or `None` if all 65,535 are.
+    pub fn allocate_id(&mut self) -> Option<PacketId> {
+        if self.in_use.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            if let Some(id) = PacketId::new(self.next_id) {
+                if !self.in_use.contains(&id.get()) {
+                    return Some(id);
+                }
+            }
+        }
+    }
+
+    /// Records a message sent with `packet_id`.
+    pub fn push(&mut self, message: InflightMessage) {
+        self.in_use.insert(message.packet_id.get());
+        self.entries.push_back(message);
+    }
+
+    /// The in-flight message with this id, if it is at `stage`.
+    pub fn find_mut(&mut self, packet_id: PacketId) -> Option<&mut InflightMessage> {
+        // Acknowledgements mostly arrive in send order: the front usually matches.
+        self.entries.iter_mut().find(|m| m.packet_id == packet_id)
+    }
+
+    /// Removes and returns the in-flight message with this id.
+    pub fn remove(&mut self, packet_id: PacketId) -> Option<InflightMessage> {
+        let index = self.entries.iter().position(|m| m.packet_id == packet_id)?;
+        self.in_use.remove(&packet_id.get());
+        self.entries.remove(index)
+    }
+
+    /// The in-flight messages in send order.
+    pub fn iter(&self) -> impl Iterator<Item = &InflightMessage> {
+        self.entries.iter()
+    }
+
+    /// Removes and returns the messages `select` picks.
+    pub fn extract(
+        &mut self,
+        mut select: impl FnMut(&InflightMessage) -> bool,
+    ) -> Vec<InflightMessage> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.entries.len());
+        for message in self.entries.drain(..) {
+            if select(&message) {
+                self.in_use.remove(&message.packet_id.get());
+                taken.push(message);
+            } else {
+                kept.push_back(message);
+            }
+        }
+        self.entries = kept;
+        taken
+    }
+}
+
+/// Everything MQTT keeps for one session, connected or not.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique id of this session.
+    pub id: SessionId,
+    /// The client identifier (session name).
+    pub client_id: Utf8Bytes,
+    /// The authentication name that owns the session, in namespace mode.
+    pub owner: Option<Utf8Bytes>,
+    /// Deliveries the router queued for this session.
+    pub inbox: Arc<Inbox>,
+    /// Deliveries taken from the inbox and not yet sent.
+    pub pending: VecDeque<Delivery>,
+    /// Subscriptions by the filter text the client used (with any `$share/` prefix).
+    pub subscriptions: HashMap<Utf8Bytes, SubscriptionRecord, foldhash::fast::RandomState>,
+    /// Outgoing QoS 1/2 messages not yet acknowledged.
+    pub outbound: Outbound,
+    /// Packet ids of incoming QoS 2 messages acknowledged with PUBREC and awaiting PUBREL.
+    pub inbound_qos2: HashSet<u16, foldhash::fast::RandomState>,
+    /// Session Expiry Interval in seconds; 0 ends the session with the connection and
+    /// `u32::MAX` never expires it.
+    pub expiry_interval: u32,
+}
+
+impl Session {
+    /// A new, empty session.
+    pub fn new(
+        id: SessionId,
+        client_id: Utf8Bytes,
+        owner: Option<Utf8Bytes>,
+        inbox: Arc<Inbox>,
+    ) -> Self {
+        Self {
+            id,
+            client_id,
+            owner,
+            inbox,
+            pending: VecDeque::new(),
+            subscriptions: HashMap::default(),
+            outbound: Outbound::default(),
+            inbound_qos2: HashSet::default(),
+            expiry_interval: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_ids_skip_those_in_use_and_wrap() {
+        let mut outbound = Outbound::default();
+        outbound.next_id = u16::MAX - 1;
+        let a = outbound.allocate_id().unwrap();
+        assert_eq!(a.get(), u16::MAX);
+        let b = outbound.allocate_id().unwrap();
+        assert_eq!(b.get(), 1, "wraps past zero");
+        outbound.in_use.insert(2);
+        assert_eq!(outbound.allocate_id().unwrap().get(), 3);
+    }
+}

@@ -1,0 +1,7 @@
+//! Scenario tests of the engine through in-memory connections and a fake clock.
+
+mod pubsub;
+mod qos;
+mod retained;
+mod sessions;
+mod will;
