@@ -1,0 +1,519 @@
+//! The configuration file: one typed schema with defaults in code, human durations and
+//! sizes, unknown keys rejected, and a checker that reports every error at once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use gridmq_codec::QoS;
+use gridmq_engine::{EngineConfig, OverflowPolicy, SharedRedelivery};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration, with comments; `gridmq config print-default`
+/// prints it and a test keeps it equal to [`Config::default`].
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Logging.
+    pub log: LogConfig,
+    /// Process-wide settings.
+    pub server: ServerConfig,
+    /// The network listeners.
+    pub listeners: Vec<ListenerConfig>,
+    /// MQTT protocol limits and features.
+    pub mqtt: MqttConfig,
+}
+
+/// The top-level sections, for the key-by-key check.
+const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt"];
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            log: LogConfig::default(),
+            server: ServerConfig::default(),
+            listeners: vec![ListenerConfig::default()],
+            mqtt: MqttConfig::default(),
+        }
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `gridmq_server=debug,info`, ... The `GRIDMQ_LOG`
+    /// environment variable and `--log-level` override it.
+    pub level: String,
+    /// `text` for people, `json` for log pipelines.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Process-wide settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// How long shutdown waits for connections to close and state to flush.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Connections held at most across all listeners.
+    pub max_connections: usize,
+    /// Runtime worker threads; absent means one per CPU core.
+    pub worker_threads: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: Duration::from_secs(10),
+            max_connections: 1_000_000,
+            worker_threads: None,
+        }
+    }
+}
+
+/// The kind of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenerKind {
+    /// MQTT over plain TCP.
+    #[default]
+    Mqtt,
+}
+
+/// One network listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerConfig {
+    /// What the listener speaks.
+    pub kind: ListenerKind,
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Connections this listener holds at most.
+    pub max_connections: usize,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        Self {
+            kind: ListenerKind::Mqtt,
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            max_connections: 1_000_000,
+        }
+    }
+}
+
+/// What a full session queue does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueOverflow {
+    /// Drop the oldest queued message.
+    DropOldest,
+    /// Drop the new message.
+    DropNewest,
+    /// Drop the new message and answer QoS 1/2 publishers with 0x97 Quota exceeded.
+    Refuse,
+}
+
+/// When messages of a shared subscription move to another group member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SharedRedeliveryPolicy {
+    /// When the member's connection is lost.
+    OnDisconnect,
+    /// When the member's session ends.
+    OnSessionEnd,
+}
+
+/// MQTT protocol limits and features; see `default.toml` for each key's meaning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[allow(missing_docs)]
+pub struct MqttConfig {
+    pub max_packet_size: ByteSize,
+    #[serde(with = "humantime_serde")]
+    pub max_keep_alive: Duration,
+    pub receive_maximum: u16,
+    pub max_inflight: u16,
+    pub topic_alias_maximum: u16,
+    pub max_queued_messages: usize,
+    pub max_queued_bytes: ByteSize,
+    pub queue_overflow: QueueOverflow,
+    pub queue_qos0_offline: bool,
+    pub max_subscriptions_per_session: usize,
+    pub max_topic_length: usize,
+    pub max_topic_levels: usize,
+    pub max_client_id_length: usize,
+    #[serde(with = "humantime_serde")]
+    pub max_session_expiry: Duration,
+    pub maximum_qos: u8,
+    pub retain_available: bool,
+    pub max_retained_messages: usize,
+    pub max_retained_bytes: ByteSize,
+    pub validate_utf8_payloads: bool,
+    pub response_information_prefix: String,
+    pub assigned_client_id_prefix: String,
+    pub shared_redelivery: SharedRedeliveryPolicy,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        let engine = EngineConfig::default();
+        Self {
+            max_packet_size: ByteSize::b(u64::from(engine.max_packet_size)),
+            max_keep_alive: Duration::from_secs(u64::from(engine.max_keep_alive)),
+            receive_maximum: engine.receive_maximum,
+            max_inflight: engine.max_inflight,
+            topic_alias_maximum: engine.topic_alias_maximum,
+            max_queued_messages: engine.max_queued_messages,
+            max_queued_bytes: ByteSize::b(engine.max_queued_bytes),
+            queue_overflow: QueueOverflow::DropOldest,
+            queue_qos0_offline: engine.queue_qos0_offline,
+            max_subscriptions_per_session: engine.max_subscriptions_per_session,
+            max_topic_length: engine.max_topic_length,
+            max_topic_levels: engine.max_topic_levels,
+            max_client_id_length: engine.max_client_id_length,
+            max_session_expiry: Duration::from_secs(u64::from(engine.max_session_expiry)),
+            maximum_qos: engine.maximum_qos as u8,
+            retain_available: engine.retain_available,
+            max_retained_messages: engine.max_retained_messages,
+            max_retained_bytes: ByteSize::b(engine.max_retained_bytes),
+            validate_utf8_payloads: engine.validate_utf8_payloads,
+            response_information_prefix: engine.response_information_prefix.unwrap_or_default(),
+            assigned_client_id_prefix: engine.assigned_client_id_prefix,
+            shared_redelivery: SharedRedeliveryPolicy::OnDisconnect,
+            connect_timeout: engine.connect_timeout,
+        }
+    }
+}
+
+impl MqttConfig {
+    /// The engine's view of these settings. Call after [`Config::validate`], which
+    /// guarantees every value fits.
+    pub fn to_engine(&self) -> EngineConfig {
+        let clamp_u32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        EngineConfig {
+            max_packet_size: clamp_u32(self.max_packet_size.as_u64()),
+            max_keep_alive: u16::try_from(self.max_keep_alive.as_secs()).unwrap_or(u16::MAX),
+            receive_maximum: self.receive_maximum,
+            max_inflight: self.max_inflight,
+            topic_alias_maximum: self.topic_alias_maximum,
+            max_queued_messages: self.max_queued_messages,
+            max_queued_bytes: self.max_queued_bytes.as_u64(),
+            queue_overflow: match self.queue_overflow {
+                QueueOverflow::DropOldest => OverflowPolicy::DropOldest,
+                QueueOverflow::DropNewest => OverflowPolicy::DropNewest,
+                QueueOverflow::Refuse => OverflowPolicy::Refuse,
+            },
+            queue_qos0_offline: self.queue_qos0_offline,
+            max_subscriptions_per_session: self.max_subscriptions_per_session,
+            max_topic_length: self.max_topic_length,
+            max_topic_levels: self.max_topic_levels,
+            max_client_id_length: self.max_client_id_length,
+            max_session_expiry: clamp_u32(self.max_session_expiry.as_secs()),
+            max_message_expiry: 0,
+            maximum_qos: QoS::from_u8(self.maximum_qos).unwrap_or(QoS::ExactlyOnce),
+            retain_available: self.retain_available,
+            max_retained_messages: self.max_retained_messages,
+            max_retained_bytes: self.max_retained_bytes.as_u64(),
+            validate_utf8_payloads: self.validate_utf8_payloads,
+            response_information_prefix: (!self.response_information_prefix.is_empty())
+                .then(|| self.response_information_prefix.clone()),
+            assigned_client_id_prefix: self.assigned_client_id_prefix.clone(),
+            shared_redelivery: match self.shared_redelivery {
+                SharedRedeliveryPolicy::OnDisconnect => SharedRedelivery::OnDisconnect,
+                SharedRedeliveryPolicy::OnSessionEnd => SharedRedelivery::OnSessionEnd,
+            },
+            connect_timeout: self.connect_timeout,
+            authentication_methods: Vec::new(),
+        }
+    }
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  - {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    /// Parses and validates a configuration file, reporting every error found: TOML
+    /// syntax, unknown keys, wrong types, and out-of-range values.
+    pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigErrors(vec![e.to_string()]))?;
+        let mut errors = Vec::new();
+        for key in table.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+            errors.push(format!(
+                "{key}: unknown section (expected one of {})",
+                SECTIONS.join(", ")
+            ));
+        }
+        let mut config = Config {
+            log: section("log", table.get("log"), &mut errors),
+            server: section("server", table.get("server"), &mut errors),
+            listeners: Vec::new(),
+            mqtt: section("mqtt", table.get("mqtt"), &mut errors),
+        };
+        match table.get("listeners") {
+            None => config.listeners = Config::default().listeners,
+            Some(toml::Value::Array(entries)) => {
+                for (index, entry) in entries.iter().enumerate() {
+                    config.listeners.push(section(
+                        &format!("listeners[{index}]"),
+                        Some(entry),
+                        &mut errors,
+                    ));
+                }
+            }
+            Some(_) => {
+                errors.push("listeners: expected an array of tables ([[listeners]])".to_owned())
+            }
+        }
+        errors.extend(config.problems());
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Checks values the types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, message: &str| {
+            if !ok {
+                errors.push(message.to_owned());
+            }
+        };
+        let m = &self.mqtt;
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "log.level: not a valid filter (try \"info\" or \"gridmq_server=debug,info\")",
+        );
+        check(
+            self.server.max_connections > 0,
+            "server.max_connections: must be at least 1",
+        );
+        check(
+            self.server.worker_threads != Some(0),
+            "server.worker_threads: must be at least 1",
+        );
+        check(
+            !self.listeners.is_empty(),
+            "listeners: at least one listener is needed",
+        );
+        for (index, listener) in self.listeners.iter().enumerate() {
+            check(
+                listener.max_connections > 0,
+                &format!("listeners[{index}].max_connections: must be at least 1"),
+            );
+            let duplicate = self.listeners[..index]
+                .iter()
+                .any(|l| l.bind == listener.bind);
+            check(
+                !duplicate,
+                &format!(
+                    "listeners[{index}].bind: {} is used by another listener",
+                    listener.bind
+                ),
+            );
+        }
+        let packet = m.max_packet_size.as_u64();
+        check(
+            (16..=268_435_460).contains(&packet),
+            "mqtt.max_packet_size: must be between 16 B and 256 MiB (the MQTT maximum)",
+        );
+        check(
+            m.max_keep_alive.as_secs() <= 65_535,
+            "mqtt.max_keep_alive: at most 65535s (18h12m15s)",
+        );
+        check(
+            m.receive_maximum > 0,
+            "mqtt.receive_maximum: must be at least 1",
+        );
+        check(m.max_inflight > 0, "mqtt.max_inflight: must be at least 1");
+        check(
+            m.max_queued_messages > 0,
+            "mqtt.max_queued_messages: must be at least 1",
+        );
+        check(
+            m.max_queued_bytes.as_u64() > 0,
+            "mqtt.max_queued_bytes: must be at least 1 B",
+        );
+        check(
+            m.max_subscriptions_per_session > 0,
+            "mqtt.max_subscriptions_per_session: must be at least 1",
+        );
+        check(
+            (1..=65_535).contains(&m.max_topic_length),
+            "mqtt.max_topic_length: must be between 1 and 65535",
+        );
+        check(
+            m.max_topic_levels > 0,
+            "mqtt.max_topic_levels: must be at least 1",
+        );
+        check(
+            (1..=65_535).contains(&m.max_client_id_length),
+            "mqtt.max_client_id_length: must be between 1 and 65535",
+        );
+        check(
+            m.max_session_expiry.as_secs() <= u64::from(u32::MAX),
+            "mqtt.max_session_expiry: at most 4294967295s (about 136 years)",
+        );
+        check(m.maximum_qos <= 2, "mqtt.maximum_qos: must be 0, 1 or 2");
+        check(
+            !m.connect_timeout.is_zero(),
+            "mqtt.connect_timeout: must be more than 0s",
+        );
+        errors
+    }
+}
+
+/// Deserializes one section key by key, so that every bad key is reported rather than
+/// only the first; a section with errors falls back to its defaults.
+fn section<T: DeserializeOwned + Default>(
+    path: &str,
+    value: Option<&toml::Value>,
+    errors: &mut Vec<String>,
+) -> T {
+    let Some(value) = value else {
+        return T::default();
+    };
+    let Some(table) = value.as_table() else {
+        errors.push(format!("{path}: expected a table"));
+        return T::default();
+    };
+    let before = errors.len();
+    for (key, item) in table {
+        let mut single = toml::Table::new();
+        single.insert(key.clone(), item.clone());
+        if let Err(error) = toml::Value::Table(single).try_into::<T>() {
+            errors.push(format!("{path}.{key}: {}", error.to_string().trim()));
+        }
+    }
+    if errors.len() > before {
+        return T::default();
+    }
+    value.clone().try_into::<T>().unwrap_or_else(|error| {
+        errors.push(format!("{path}: {}", error.to_string().trim()));
+        T::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_file_equals_the_defaults_in_code() {
+        assert_eq!(Config::parse(DEFAULT_CONFIG).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_configuration_reference_shows_the_default_file() {
+        let reference = include_str!("../../../docs/configuration.md");
+        assert!(
+            reference.contains(DEFAULT_CONFIG),
+            "docs/configuration.md must contain crates/server/src/default.toml verbatim"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn human_sizes_and_durations() {
+        let config = Config::parse(
+            r#"
+            [mqtt]
+            max_packet_size = "256KiB"
+            max_session_expiry = "2h"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.mqtt.max_packet_size.as_u64(), 256 * 1024);
+        assert_eq!(config.mqtt.to_engine().max_session_expiry, 7200);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errors = Config::parse(
+            r#"
+            colour = "blue"
+            [mqtt]
+            receive_maximum = 0
+            max_inflight = "many"
+            no_such_key = 1
+            [[listeners]]
+            bind = "not an address"
+            [log]
+            level = "[[["
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let text = errors.join("\n");
+        for needle in [
+            "colour",
+            "max_inflight",
+            "no_such_key",
+            "listeners[0].bind",
+            "log.level",
+        ] {
+            assert!(text.contains(needle), "missing {needle} in:\n{text}");
+        }
+        assert!(errors.len() >= 5, "{text}");
+    }
+
+    #[test]
+    fn values_out_of_range_are_named() {
+        let errors = Config::parse("[mqtt]\nreceive_maximum = 0\nmaximum_qos = 3\n")
+            .unwrap_err()
+            .0;
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("mqtt.receive_maximum"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_position() {
+        let errors = Config::parse("[mqtt\n").unwrap_err().0;
+        assert!(errors[0].contains("line 1"), "{errors:?}");
+    }
+}

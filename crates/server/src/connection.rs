@@ -1,0 +1,338 @@
+//! The connection driver: the one event loop per client that moves bytes between the
+//! transport and the engine's [`Connection`] state machine.
+//!
+//! Each turn waits for the first of: shutdown, a close request (takeover, admin), the
+//! keep-alive timer, the socket becoming writable, bytes to read, or deliveries queued
+//! for the session. Reading stops while the write buffer is full, so a client that does
+//! not read cannot make the broker buffer without bound; its session queue (bounded,
+//! with an overflow policy) takes the backlog.
+
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use gridmq_codec::{ConnAck, Connect, DecodeError, Decoder, Packet, ProtocolVersion, ReasonCode};
+use gridmq_engine::{AllowAll, Broker, Claim, Connection, ConnectionControl, Kick, Refusal};
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info};
+
+use crate::transport::Transport;
+
+/// Bytes encoded for the client before the driver stops reading and encoding more.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
+/// Space reserved for each socket read.
+const READ_RESERVE: usize = 16 * 1024;
+/// How long a closing connection may take to flush its last bytes.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection taking over a session waits for the previous one to let go.
+const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every connection of a listener shares.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionContext {
+    pub(crate) broker: Arc<Broker>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) listener: Arc<str>,
+}
+
+/// Serves one client connection until it ends.
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: SocketAddr) {
+    let span = tracing::info_span!(
+        "conn",
+        listener = %ctx.listener,
+        %peer,
+        client_id = tracing::field::Empty
+    );
+    run(ctx, io).instrument(span).await;
+}
+
+async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
+    let broker = ctx.broker.clone();
+    let config = broker.config();
+    let mut read_buf = BytesMut::new();
+    let mut decoder = Decoder::server(config.max_packet_size as usize);
+
+    let connect = match tokio::time::timeout(
+        config.connect_timeout,
+        read_connect(&mut io, &mut read_buf, &mut decoder),
+    )
+    .await
+    {
+        Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
+        Ok(Err(ConnectError::Decode(error))) => {
+            info!("refused: invalid CONNECT: {error}");
+            return refuse_invalid_connect(&mut io, &read_buf, &error).await;
+        }
+        Ok(Ok(connect)) => connect,
+    };
+    let version = connect.protocol;
+    let plan = match broker.check_connect(connect) {
+        Ok(plan) => plan,
+        Err(refusal) => return refuse(&mut io, version, &refusal).await,
+    };
+    let control = Arc::new(ConnectionControl::new());
+    let claimed = match broker.claim(&plan, control.clone()) {
+        Claim::Ready(claimed) => claimed,
+        Claim::Refused(refusal) => return refuse(&mut io, version, &refusal).await,
+        Claim::Wait(pending) => {
+            match tokio::time::timeout(HANDOFF_TIMEOUT, poll_fn(|cx| pending.poll(cx))).await {
+                Ok(Ok(claimed)) => claimed,
+                Ok(Err(refusal)) => return refuse(&mut io, version, &refusal).await,
+                Err(_) => {
+                    broker.abandon_claim(pending, Instant::now().into_std());
+                    let refusal = Refusal::new(
+                        ReasonCode::ServerBusy,
+                        "the previous connection did not let go in time",
+                    );
+                    return refuse(&mut io, version, &refusal).await;
+                }
+            }
+        }
+    };
+    let mut connection = Connection::establish(
+        broker.clone(),
+        plan,
+        claimed,
+        control,
+        Arc::new(AllowAll),
+        Instant::now().into_std(),
+    );
+    tracing::Span::current().record("client_id", connection.client_id());
+    debug!(%version, "connected");
+    drive(&ctx, &mut connection, &mut io, read_buf, decoder).await;
+    let ending = connection.finish(Instant::now().into_std());
+    if ending.by_client
+        || ending.reason == ReasonCode::SessionTakenOver
+        || ending.reason == ReasonCode::ServerShuttingDown
+    {
+        debug!(reason = %ending.reason, "disconnected: {}", ending.message);
+    } else {
+        info!(reason = %ending.reason, "disconnected: {}", ending.message);
+    }
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+}
+
+enum ConnectError {
+    Io(std::io::Error),
+    Decode(DecodeError),
+}
+
+/// Reads until the first packet, which the server decoder only accepts as CONNECT.
+async fn read_connect<T: Transport>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    decoder: &mut Decoder,
+) -> Result<Box<Connect>, ConnectError> {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(Packet::Connect(connect))) => return Ok(connect),
+            Ok(Some(_)) => {
+                return Err(ConnectError::Decode(DecodeError::Protocol(
+                    "[MQTT-3.1.0-1] the first packet from a client must be CONNECT",
+                )));
+            }
+            Ok(None) => {}
+            Err(error) => return Err(ConnectError::Decode(error)),
+        }
+        match poll_fn(|cx| io.poll_read_into(cx, buf, 1024)).await {
+            Ok(0) => return Err(ConnectError::Io(std::io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(error) => return Err(ConnectError::Io(error)),
+        }
+    }
+}
+
+/// Answers a CONNECT that could not be decoded: an unknown protocol level gets the
+/// v3 return code 0x01 ([MQTT-3.1.2-2]); a v5 CONNECT gets CONNACK with the error's
+/// reason code; anything else is just closed.
+async fn refuse_invalid_connect<T: Transport>(io: &mut T, raw: &[u8], error: &DecodeError) {
+    let version = match error {
+        DecodeError::UnsupportedProtocol { .. } => ProtocolVersion::V3_1_1,
+        _ if sniff_v5_connect(raw) => ProtocolVersion::V5,
+        _ => return,
+    };
+    let refusal = Refusal::new(error.reason_code(), error.to_string());
+    refuse(io, version, &refusal).await;
+}
+
+/// Whether `raw` starts like an MQTT 5 CONNECT (protocol name "MQTT", level 5).
+fn sniff_v5_connect(raw: &[u8]) -> bool {
+    let Some(first) = raw.first() else {
+        return false;
+    };
+    let header = 1 + raw[1..]
+        .iter()
+        .take(4)
+        .position(|b| b & 0x80 == 0)
+        .map_or(4, |p| p + 1);
+    *first == 0x10 && raw.get(header..header + 7) == Some(b"\x00\x04MQTT\x05")
+}
+
+async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Refusal) {
+    info!(reason = %refusal.reason, "refused: {}", refusal.message);
+    let mut ack = ConnAck {
+        session_present: false,
+        reason_code: refusal.reason,
+        properties: Default::default(),
+    };
+    if version.is_v5() {
+        ack.properties.reason_string = Some(refusal.message.clone().into());
+    }
+    if let Ok(bytes) = Packet::ConnAck(ack).to_bytes(version) {
+        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, async {
+            io.write_all(&bytes).await?;
+            io.shutdown().await
+        })
+        .await;
+    }
+}
+
+enum Event {
+    Shutdown,
+    Kick(Kick),
+    Timer,
+    Wrote(std::io::Result<usize>),
+    Read(std::io::Result<usize>),
+    Deliveries,
+}
+
+/// The event loop of an established connection; returns when the connection is over.
+async fn drive<T: Transport>(
+    ctx: &ConnectionContext,
+    connection: &mut Connection,
+    io: &mut T,
+    mut read_buf: BytesMut,
+    mut decoder: Decoder,
+) {
+    let control = connection.control().clone();
+    let mut write_buf = BytesMut::new();
+    let mut cancelled = pin!(ctx.shutdown.cancelled());
+    let mut shutting_down = false;
+    let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut sleep = pin!(tokio::time::sleep_until(far_future));
+    let mut close_deadline: Option<Instant> = None;
+
+    // The session may already hold packets (CONNACK, redeliveries) and data may have
+    // arrived behind CONNECT.
+    let mut now = Instant::now();
+    if !read_buf.is_empty() {
+        handle_input(connection, &mut decoder, &mut read_buf, now);
+    }
+    fill(connection, &mut write_buf, now);
+
+    loop {
+        if connection.is_closing() {
+            if write_buf.is_empty() {
+                return;
+            }
+            close_deadline.get_or_insert(now + CLOSE_FLUSH_TIMEOUT);
+        }
+        let deadline = match (connection.poll_timeout(), close_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b.into_std())),
+            (a, b) => a.or(b.map(Instant::into_std)),
+        };
+        let timer_armed = deadline.is_some();
+        if let Some(deadline) = deadline {
+            let deadline = Instant::from_std(deadline);
+            if sleep.deadline() != deadline {
+                sleep.as_mut().reset(deadline);
+            }
+        }
+        let can_read = !connection.is_closing() && write_buf.len() < WRITE_HIGH_WATER;
+        let event = poll_fn(|cx| {
+            if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Shutdown);
+            }
+            if let Poll::Ready(kick) = control.poll_kick(cx) {
+                return Poll::Ready(Event::Kick(kick));
+            }
+            if timer_armed && sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Timer);
+            }
+            if !write_buf.is_empty() {
+                if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
+                    return Poll::Ready(Event::Wrote(result));
+                }
+            }
+            if can_read {
+                if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
+                    return Poll::Ready(Event::Read(result));
+                }
+            }
+            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
+                return Poll::Ready(Event::Deliveries);
+            }
+            Poll::Pending
+        })
+        .await;
+        now = Instant::now();
+        match event {
+            Event::Shutdown => {
+                shutting_down = true;
+                connection.handle_kick(Kick {
+                    reason: ReasonCode::ServerShuttingDown,
+                    message: "the server is shutting down".to_owned(),
+                });
+            }
+            Event::Kick(kick) => connection.handle_kick(kick),
+            Event::Timer => {
+                if close_deadline.is_some_and(|at| now >= at) {
+                    return debug!("gave up flushing to a client that does not read");
+                }
+                connection.handle_timeout(now.into_std());
+            }
+            Event::Wrote(Ok(0))
+            | Event::Wrote(Err(_))
+            | Event::Read(Ok(0))
+            | Event::Read(Err(_)) => return,
+            Event::Wrote(Ok(written)) => write_buf.advance(written),
+            Event::Read(Ok(read)) => {
+                gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
+                handle_input(connection, &mut decoder, &mut read_buf, now);
+            }
+            Event::Deliveries => {}
+        }
+        fill(connection, &mut write_buf, now);
+        if write_buf.is_empty() && write_buf.capacity() > WRITE_HIGH_WATER {
+            write_buf = BytesMut::new();
+        }
+    }
+}
+
+/// Decodes every complete packet in `buf` and hands it to the connection.
+fn handle_input(
+    connection: &mut Connection,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    now: Instant,
+) {
+    let now = now.into_std();
+    while !connection.is_closing() {
+        match decoder.decode(buf) {
+            Ok(Some(packet)) => connection.handle_packet(now, packet),
+            Ok(None) => break,
+            Err(error) => {
+                info!(reason = %error.reason_code(), "protocol violation: {error}");
+                connection.handle_decode_error(&error);
+                buf.clear();
+            }
+        }
+    }
+    if buf.is_empty() {
+        // Release the receive buffer while idle; the next read reserves a fresh one.
+        *buf = BytesMut::new();
+    }
+}
+
+fn fill(connection: &mut Connection, write_buf: &mut BytesMut, now: Instant) {
+    if write_buf.len() < WRITE_HIGH_WATER {
+        connection.poll_transmit(now.into_std(), write_buf, WRITE_HIGH_WATER);
+    }
+}
