@@ -52,7 +52,7 @@ impl Default for Policy {
     /// Denies everything.
     fn default() -> Self {
         Self::from_parts(
-            Vec::new(),
+            vec![Group::new(ALL_CLIENTS_GROUP, None)],
             Vec::new(),
             Limits::default().max_template_expansions,
         )

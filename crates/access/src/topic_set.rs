@@ -131,7 +131,9 @@ impl Node {
             }
         };
         match level {
-            "#" => false,
+            // `#` also matches the parent level, which only another `#` matches, except
+            // at the first level: a topic has at least one level, so `+/#` covers `#`.
+            "#" => first && self.plus.as_deref().is_some_and(|c| c.hash),
             "+" => self.plus.as_deref().is_some_and(step),
             _ => {
                 self.literal(level).is_some_and(step)
@@ -184,6 +186,8 @@ mod tests {
     #[test_case(&["#"], "$SYS/#", false)]
     #[test_case(&["#"], "+/#", true)]
     #[test_case(&["#"], "#", true)]
+    #[test_case(&["+/#"], "#", true; "a topic has at least one level")]
+    #[test_case(&["a/+/#"], "a/#", false; "but a/# includes a")]
     #[test_case(&["$SYS/#"], "$SYS/+", true)]
     #[test_case(&["+/b"], "$x/b", false)]
     #[test_case(&["a/+/c"], "a/b/c", true)]
