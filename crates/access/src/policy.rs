@@ -21,7 +21,9 @@ use crate::model::{ALL_CLIENTS_GROUP, Permission, Resources};
 use crate::query::Query;
 use crate::template::Template;
 use crate::topic_set::TopicSet;
-use crate::validate::{Problem, Validate, ValidationError};
+#[cfg(doc)]
+use crate::validate::Validate;
+use crate::validate::{Problem, ValidationError, policy_problems};
 
 /// A compiled, immutable access-control snapshot.
 #[derive(Debug, Clone)]
@@ -74,9 +76,14 @@ impl Policy {
         self.open
     }
 
-    /// Compiles a validated set of resources; any problem fails the whole compile.
+    /// Compiles the client groups, topic spaces and permission bindings of `resources`;
+    /// any problem in those fails the whole compile. Clients, certificates and settings
+    /// are not read: check them with [`Validate`] before accepting a change.
     pub fn compile(resources: &Resources, limits: &Limits) -> Result<Self, ValidationError> {
-        resources.validate(limits)?;
+        let problems = policy_problems(resources, limits);
+        if !problems.is_empty() {
+            return Err(ValidationError { problems });
+        }
         let mut spaces = Vec::with_capacity(resources.topic_spaces.len());
         let mut space_index = HashMap::with_capacity(resources.topic_spaces.len());
         for ts in &resources.topic_spaces {

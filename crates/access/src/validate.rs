@@ -600,82 +600,89 @@ impl Validate for Resources {
             prefix: "",
             out: &mut out,
         };
+        let (certs, clients) = (&self.ca_certificates, &self.clients);
         check_count(
             &mut top,
             "caCertificates",
-            self.ca_certificates.len(),
+            certs.len(),
             limits.max_ca_certificates,
         );
-        check_count(&mut top, "clients", self.clients.len(), limits.max_clients);
-        check_count(
-            &mut top,
-            "clientGroups",
-            self.client_groups.len(),
-            limits.max_client_groups,
-        );
-        check_count(
-            &mut top,
-            "topicSpaces",
-            self.topic_spaces.len(),
-            limits.max_topic_spaces,
-        );
-        check_count(
-            &mut top,
-            "permissionBindings",
-            self.permission_bindings.len(),
-            limits.max_permission_bindings,
-        );
+        check_count(&mut top, "clients", clients.len(), limits.max_clients);
         let mut settings = Report {
             resource: None,
             prefix: "topicSpacesConfiguration.",
             out: &mut out,
         };
         settings_problems(&self.settings, limits, &mut settings);
-
-        for c in &self.ca_certificates {
+        for c in certs {
             out.extend(c.problems(limits));
         }
-        duplicate_names(
-            &self.ca_certificates,
-            ResourceKind::CaCertificate,
-            |n| n.to_ascii_lowercase(),
-            &mut out,
-        );
-        for c in &self.clients {
+        duplicate_names(certs, ResourceKind::CaCertificate, ascii_key, &mut out);
+        for c in clients {
             out.extend(c.problems(limits));
         }
-        duplicate_names(&self.clients, ResourceKind::Client, str::to_owned, &mut out);
-        duplicate_authentication_names(&self.clients, &mut out);
-        for g in &self.client_groups {
-            out.extend(g.problems(limits));
-        }
-        duplicate_names(
-            &self.client_groups,
-            ResourceKind::ClientGroup,
-            |n| n.to_ascii_lowercase(),
-            &mut out,
-        );
-        for t in &self.topic_spaces {
-            out.extend(t.problems(limits));
-        }
-        duplicate_names(
-            &self.topic_spaces,
-            ResourceKind::TopicSpace,
-            |n| n.to_ascii_lowercase(),
-            &mut out,
-        );
-        for b in &self.permission_bindings {
-            out.extend(b.problems(limits));
-        }
-        duplicate_names(
-            &self.permission_bindings,
-            ResourceKind::PermissionBinding,
-            |n| n.to_ascii_lowercase(),
-            &mut out,
-        );
-        dangling_bindings(self, &mut out);
+        duplicate_names(clients, ResourceKind::Client, str::to_owned, &mut out);
+        duplicate_authentication_names(clients, &mut out);
+        out.extend(policy_problems(self, limits));
         out
     }
+}
+
+/// The problems in what a [`crate::Policy`] is compiled from: client groups, topic spaces
+/// and permission bindings (clients, certificates and settings do not affect it, and a
+/// namespace may have very many clients).
+pub(crate) fn policy_problems(resources: &Resources, limits: &Limits) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut top = Report {
+        resource: None,
+        prefix: "",
+        out: &mut out,
+    };
+    let groups = &resources.client_groups;
+    let spaces = &resources.topic_spaces;
+    let bindings = &resources.permission_bindings;
+    check_count(
+        &mut top,
+        "clientGroups",
+        groups.len(),
+        limits.max_client_groups,
+    );
+    check_count(
+        &mut top,
+        "topicSpaces",
+        spaces.len(),
+        limits.max_topic_spaces,
+    );
+    check_count(
+        &mut top,
+        "permissionBindings",
+        bindings.len(),
+        limits.max_permission_bindings,
+    );
+    for g in groups {
+        out.extend(g.problems(limits));
+    }
+    duplicate_names(groups, ResourceKind::ClientGroup, ascii_key, &mut out);
+    for t in spaces {
+        out.extend(t.problems(limits));
+    }
+    duplicate_names(spaces, ResourceKind::TopicSpace, ascii_key, &mut out);
+    for b in bindings {
+        out.extend(b.problems(limits));
+    }
+    duplicate_names(
+        bindings,
+        ResourceKind::PermissionBinding,
+        ascii_key,
+        &mut out,
+    );
+    dangling_bindings(resources, &mut out);
+    out
+}
+
+/// Resource names other than client names are unique ignoring ASCII case.
+fn ascii_key(name: &str) -> String {
+    name.to_ascii_lowercase()
 }
 
 /// Flags each resource whose name (by `key`) an earlier one already has.

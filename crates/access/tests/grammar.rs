@@ -1,5 +1,7 @@
 //! Table-driven tests for the two grammars: client group queries and topic templates.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Tests may panic on a broken fixture.
+
 use gridmq_access::query::{CompareOp, Expr, Literal, Operand, QueryErrorKind};
 use gridmq_access::template::TemplateErrorKind;
 use gridmq_access::{AttributeValue, ClientIdentity, Query, Template};

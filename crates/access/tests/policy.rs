@@ -1,6 +1,8 @@
 //! Authorization decisions: examples from Event Grid's documentation, and property tests
 //! against naive reference evaluators written here, independent of the crate's matchers.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Tests may panic on a broken fixture.
+
 use gridmq_access::query::{CompareOp, Expr, Literal, Operand};
 use gridmq_access::{
     AttributeValue, ClientGroup, ClientGroupProperties, ClientIdentity, ClientRights, Limits,
@@ -163,6 +165,16 @@ fn compile_refuses_invalid_resources() {
     };
     let err = Policy::compile(&resources, &Limits::default()).expect_err("invalid");
     assert_eq!(err.problems.len(), 2);
+}
+
+#[test]
+fn compile_reads_only_what_the_policy_uses() {
+    let resources = Resources {
+        clients: vec![gridmq_access::Client::new("bad name", Default::default())],
+        ..Resources::default()
+    };
+    assert!(Policy::compile(&resources, &Limits::default()).is_ok());
+    assert!(gridmq_access::Validate::validate(&resources, &Limits::default()).is_err());
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The resource model's JSON shape and validation.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // Tests may panic on a broken fixture.
+
 use std::time::Duration;
 
 use gridmq_access::{
