@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::identity::ClientIdentity;
+pub use crate::identity::{AttributeValue, ClientIdentity};
 use crate::limits::Limits;
 use crate::model::{ALL_CLIENTS_GROUP, Permission, Resources};
 use crate::query::Query;
@@ -172,6 +172,10 @@ impl Policy {
             .filter_map(|(ts, &on)| on.then_some(ts));
         for ts in chosen {
             for template in &ts.templates {
+                if let Some(fixed) = template.as_fixed() {
+                    set.insert(fixed);
+                    continue;
+                }
                 for filter in template.expand(identity, self.max_template_expansions) {
                     set.insert(&filter);
                 }

@@ -29,6 +29,8 @@ use crate::identity::{AttributeValue, ClientIdentity};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     levels: Vec<Level>,
+    /// The filter itself, for a template without variables.
+    fixed: Option<String>,
 }
 
 /// One level of a template.
@@ -128,7 +130,19 @@ impl Template {
         if source.starts_with("$share/") {
             return Err(error(0, TemplateErrorKind::SharedSubscription));
         }
-        Ok(Self { levels })
+        let mut template = Self {
+            levels,
+            fixed: None,
+        };
+        if !template.has_variables() {
+            template.fixed = Some(source.to_owned());
+        }
+        Ok(template)
+    }
+
+    /// The topic filter a template without variables is, the same for every client.
+    pub fn as_fixed(&self) -> Option<&str> {
+        self.fixed.as_deref()
     }
 
     /// The template's levels.
@@ -160,6 +174,9 @@ impl Template {
     /// Returns no filter when the template grants this client nothing, including when it
     /// would expand to more than `max_expansions` filters.
     pub fn expand(&self, identity: &ClientIdentity, max_expansions: usize) -> Vec<String> {
+        if let Some(fixed) = &self.fixed {
+            return vec![fixed.clone()];
+        }
         let mut distinct: Vec<&Variable> = Vec::new();
         for v in self.variables() {
             if !distinct.contains(&v) {

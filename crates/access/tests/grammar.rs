@@ -5,6 +5,7 @@
 use gridmq_access::query::{CompareOp, Expr, Literal, Operand, QueryErrorKind};
 use gridmq_access::template::TemplateErrorKind;
 use gridmq_access::{AttributeValue, ClientIdentity, Query, Template};
+use proptest::prelude::*;
 use test_case::test_case;
 
 /// A sensor client like the ones in Event Grid's documentation.
@@ -280,4 +281,31 @@ fn template_errors(source: &str, position: usize, kind: TemplateErrorKind) {
 #[test_case("ü/${client.attributes.k}/ö")]
 fn valid_templates(source: &str) {
     assert!(Template::parse(source).is_ok(), "{source}");
+}
+
+proptest! {
+    /// The parsers are total: any input gives a value or an error with an in-bounds
+    /// position, never a panic.
+    #[test]
+    fn query_parser_is_total(source in prop_oneof![
+        any::<String>(),
+        "[a-zA-Z. ()\\[\\],'\"=<>!0-9-]{0,40}",
+        "(attributes\\.[a-z]{1,2} (=|<>|<=|>=|IN) ('x'|1|\\[1, 'a'\\])( (and|or|not) )?){1,4}",
+    ]) {
+        if let Err(e) = Query::parse(&source) {
+            prop_assert!(e.position <= source.len());
+        }
+    }
+
+    #[test]
+    fn template_parser_is_total_and_display_round_trips(source in prop_oneof![
+        any::<String>(),
+        "[a-z/+#${}|.]{0,30}",
+        "([a-z]{0,2}|\\+|\\$\\{client\\.(authenticationName|attributes\\.[a-z])(\\|[a-z.]{0,2})?\\})(/([a-z]{0,2}|\\+|\\$\\{client\\.attributes\\.k\\})){0,3}(/#)?",
+    ]) {
+        match Template::parse(&source) {
+            Err(e) => prop_assert!(e.position <= source.len()),
+            Ok(t) => prop_assert_eq!(Template::parse(&t.to_string()), Ok(t)),
+        }
+    }
 }
