@@ -3,6 +3,24 @@
 //! into an immutable [`Policy`] that answers "may this client publish/subscribe here?".
 //! Pure: no I/O, no async, no clock.
 //!
+//! ```
+//! use gridmq_access::{ClientIdentity, Limits, Policy, Resources};
+//!
+//! let resources: Resources = serde_json::from_str(r#"{
+//!   "clientGroups": [{ "name": "machines", "properties": { "query": "attributes.type = 'machine'" } }],
+//!   "topicSpaces": [{ "name": "telemetry",
+//!     "properties": { "topicTemplates": ["machines/${client.authenticationName}/telemetry/#"] } }],
+//!   "permissionBindings": [{ "name": "machines-publish", "properties": {
+//!     "clientGroupName": "machines", "topicSpaceName": "telemetry", "permission": "Publisher" } }]
+//! }"#)?;
+//! let policy = Policy::compile(&resources, &Limits::default())?;
+//! let rights = policy.rights_for(&ClientIdentity::new("m1").with_attribute("type", "machine"));
+//! assert!(rights.may_publish("machines/m1/telemetry/temp"));
+//! assert!(!rights.may_publish("machines/m2/telemetry/temp"));
+//! assert!(!rights.may_subscribe("machines/m1/telemetry/#"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Layout
 //! - [`model`]: the resources with Event Grid's JSON shape, and the [`Resources`] set.
 //! - [`limits`]: [`Limits`], the configurable bounds validation enforces.

@@ -168,6 +168,13 @@ fn compile_refuses_invalid_resources() {
 }
 
 #[test]
+fn snapshots_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Policy>();
+    shareable::<ClientRights>();
+}
+
+#[test]
 fn compile_reads_only_what_the_policy_uses() {
     let resources = Resources {
         clients: vec![gridmq_access::Client::new("bad name", Default::default())],
