@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gridmq_access::{
-    ClientGroup, ClientGroupProperties, ClientIdentity, Limits, Permission, PermissionBinding,
-    PermissionBindingProperties, Policy, Resources, TopicSpace, TopicSpaceProperties,
+    ClientGroup, ClientGroupProperties, ClientIdentity, ClientRights, Limits, Permission,
+    PermissionBinding, PermissionBindingProperties, Policy, Resources, Template, TopicSpace,
+    TopicSpaceProperties,
 };
+use gridmq_codec::topic::matches_filter;
 
 const GROUPS: usize = 20;
 const SPACES: usize = 50;
@@ -110,12 +112,50 @@ fn bench(c: &mut Criterion) {
     c.bench_function("may_subscribe/miss", |b| {
         b.iter(|| black_box(&rights).may_subscribe(black_box("region/+/space30/+")))
     });
+    // The naive alternative, for scale: every filter the client holds, tried in turn.
+    let filters = expanded_publish_filters(&resources, &rights, &id);
+    let topic = "fleet/12/fleet-3/truck7/telemetry";
+    assert!(filters.iter().any(|f| matches_filter(f, topic)));
+    c.bench_function("baseline/linear_scan_matches_filter", |b| {
+        b.iter(|| {
+            black_box(&filters)
+                .iter()
+                .any(|f| matches_filter(f, black_box(topic)))
+        })
+    });
     c.bench_function("rights_for/session", |b| {
         b.iter(|| policy.rights_for(black_box(&id)))
     });
     c.bench_function("compile/20_groups_50_spaces", |b| {
         b.iter(|| Policy::compile(black_box(&resources), &limits).is_ok())
     });
+}
+
+/// The publisher filters of the client's groups, expanded one by one.
+fn expanded_publish_filters(
+    resources: &Resources,
+    rights: &ClientRights,
+    id: &ClientIdentity,
+) -> Vec<String> {
+    let mut filters: Vec<String> = resources
+        .permission_bindings
+        .iter()
+        .filter(|b| b.properties.permission == Permission::Publisher)
+        .filter(|b| {
+            rights
+                .groups()
+                .iter()
+                .any(|g| **g == *b.properties.client_group_name)
+        })
+        .filter_map(|b| resources.topic_space(&b.properties.topic_space_name))
+        .flat_map(|ts| ts.properties.topic_templates.iter())
+        .filter_map(|t| Template::parse(t).ok())
+        .flat_map(|t| t.expand(id, 256))
+        .collect();
+    filters.sort();
+    filters.dedup();
+    assert_eq!(filters.len(), rights.publish_filter_count());
+    filters
 }
 
 fn config() -> Criterion {
