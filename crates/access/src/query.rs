@@ -32,6 +32,7 @@
 //!   is equal.
 //! - `authenticationName` compares ignoring case, as authentication names are unique
 //!   ignoring case; attribute strings compare exactly.
+//! - An empty query does not parse: only the built-in `$all` group has none.
 
 use std::fmt;
 
