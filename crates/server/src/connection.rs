@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
-use crate::transport::Transport;
+use gridmq_transport::Transport;
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
 const WRITE_HIGH_WATER: usize = 64 * 1024;

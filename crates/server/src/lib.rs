@@ -5,7 +5,6 @@
 //! - [`config`]: the configuration file schema, defaults and checks.
 //! - `listener`: accept loops and connection limits.
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
-//! - [`transport`]: the byte streams connections run over.
 //! - [`telemetry`]: logging setup.
 //! - `main.rs`: the `gridmq` command line.
 
@@ -13,7 +12,6 @@ pub mod config;
 mod connection;
 mod listener;
 pub mod telemetry;
-pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
