@@ -6,8 +6,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use argon2::{Argon2, Params, PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use gridmq_access::PasswordHash;
+
+/// argon2 cost parameters, for [`hash_password_with`].
+pub use argon2::Params;
 
 use crate::options::AuthOptions;
 
