@@ -20,20 +20,20 @@ use rcgen::{
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-pub fn now() -> SystemTime {
+pub(crate) fn now() -> SystemTime {
     SystemTime::now()
 }
 
-pub fn unix(t: SystemTime) -> i64 {
+pub(crate) fn unix(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 // ---------------------------------------------------------------- PKI
 
 /// A CA (root or intermediate) that can sign.
-pub struct Ca {
-    pub pem: String,
-    pub der: Vec<u8>,
+pub(crate) struct Ca {
+    pub(crate) pem: String,
+    pub(crate) der: Vec<u8>,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -41,7 +41,7 @@ fn days(n: i64) -> time::Duration {
     time::Duration::days(n)
 }
 
-pub fn root_ca(name: &str) -> Ca {
+pub(crate) fn root_ca(name: &str) -> Ca {
     root_ca_valid(
         name,
         OffsetDateTime::now_utc() - days(30),
@@ -49,7 +49,11 @@ pub fn root_ca(name: &str) -> Ca {
     )
 }
 
-pub fn root_ca_valid(name: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Ca {
+pub(crate) fn root_ca_valid(
+    name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Ca {
     let key = KeyPair::generate().unwrap();
     let params = ca_params(name, not_before, not_after);
     let cert = params.self_signed(&key).unwrap();
@@ -60,7 +64,7 @@ pub fn root_ca_valid(name: &str, not_before: OffsetDateTime, not_after: OffsetDa
     }
 }
 
-pub fn intermediate_ca(parent: &Ca, name: &str) -> Ca {
+pub(crate) fn intermediate_ca(parent: &Ca, name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let params = ca_params(
         name,
@@ -98,20 +102,20 @@ fn ca_params(
 
 /// What a client certificate says.
 #[derive(Clone)]
-pub struct LeafSpec {
-    pub cn: Option<String>,
-    pub org: Option<String>,
-    pub dns: Vec<String>,
-    pub uris: Vec<String>,
-    pub ips: Vec<std::net::IpAddr>,
-    pub emails: Vec<String>,
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
-    pub eku: Vec<ExtendedKeyUsagePurpose>,
+pub(crate) struct LeafSpec {
+    pub(crate) cn: Option<String>,
+    pub(crate) org: Option<String>,
+    pub(crate) dns: Vec<String>,
+    pub(crate) uris: Vec<String>,
+    pub(crate) ips: Vec<std::net::IpAddr>,
+    pub(crate) emails: Vec<String>,
+    pub(crate) not_before: OffsetDateTime,
+    pub(crate) not_after: OffsetDateTime,
+    pub(crate) eku: Vec<ExtendedKeyUsagePurpose>,
 }
 
 impl LeafSpec {
-    pub fn cn(cn: &str) -> Self {
+    pub(crate) fn cn(cn: &str) -> Self {
         Self {
             cn: Some(cn.to_owned()),
             org: None,
@@ -163,7 +167,7 @@ impl LeafSpec {
         params
     }
 
-    pub fn signed_by(&self, ca: &Ca) -> Vec<u8> {
+    pub(crate) fn signed_by(&self, ca: &Ca) -> Vec<u8> {
         let key = KeyPair::generate().unwrap();
         self.params()
             .signed_by(&key, &ca.issuer)
@@ -172,7 +176,7 @@ impl LeafSpec {
             .to_vec()
     }
 
-    pub fn self_signed(&self) -> Vec<u8> {
+    pub(crate) fn self_signed(&self) -> Vec<u8> {
         let key = KeyPair::generate().unwrap();
         self.params().self_signed(&key).unwrap().der().to_vec()
     }
@@ -180,13 +184,13 @@ impl LeafSpec {
 
 // ---------------------------------------------------------------- peers and requests
 
-pub fn plain_peer() -> PeerInfo {
+pub(crate) fn plain_peer() -> PeerInfo {
     PeerInfo::plain("127.0.0.1:50000".parse().unwrap(), Arc::from("mqtt://test"))
 }
 
 /// A TLS peer presenting `chain` (leaf first); the leaf's fields are left for
 /// authentication to read unless `with_fields`.
-pub fn tls_peer(chain: Vec<Vec<u8>>, with_fields: bool) -> PeerInfo {
+pub(crate) fn tls_peer(chain: Vec<Vec<u8>>, with_fields: bool) -> PeerInfo {
     let client_certificate = match (with_fields, chain.first()) {
         (true, Some(leaf)) => Some(gridmq_auth::certificate::describe(leaf).unwrap()),
         _ => None,
@@ -202,7 +206,7 @@ pub fn tls_peer(chain: Vec<Vec<u8>>, with_fields: bool) -> PeerInfo {
     peer
 }
 
-pub fn sni_peer(server_name: &str) -> PeerInfo {
+pub(crate) fn sni_peer(server_name: &str) -> PeerInfo {
     let mut peer = plain_peer();
     peer.tls = Some(TlsInfo {
         server_name: Some(server_name.into()),
@@ -211,26 +215,26 @@ pub fn sni_peer(server_name: &str) -> PeerInfo {
     peer
 }
 
-pub fn request<'a>(peer: &'a PeerInfo) -> AuthRequest<'a> {
+pub(crate) fn request<'a>(peer: &'a PeerInfo) -> AuthRequest<'a> {
     AuthRequest::new(ProtocolVersion::V5, "session-1", peer)
 }
 
 // ---------------------------------------------------------------- authenticators
 
-pub fn resources(json: Value) -> Resources {
+pub(crate) fn resources(json: Value) -> Resources {
     serde_json::from_value(json).unwrap()
 }
 
-pub fn authenticator(json: Value) -> Authenticator {
+pub(crate) fn authenticator(json: Value) -> Authenticator {
     authenticator_with(json, AuthOptions::default())
 }
 
-pub fn authenticator_with(json: Value, options: AuthOptions) -> Authenticator {
+pub(crate) fn authenticator_with(json: Value, options: AuthOptions) -> Authenticator {
     let shared = Arc::new(AuthShared::new(&options).unwrap());
     Authenticator::new(&resources(json), options, shared).unwrap()
 }
 
-pub fn cheap_hash(password: &str) -> String {
+pub(crate) fn cheap_hash(password: &str) -> String {
     let params = gridmq_auth::password::Params::new(8, 1, 1, None).unwrap();
     gridmq_auth::hash_password_with(password.as_bytes(), params)
         .unwrap()
@@ -239,7 +243,7 @@ pub fn cheap_hash(password: &str) -> String {
 
 /// Asserts a refusal with `reason` and returns its log message.
 #[track_caller]
-pub fn refused(result: Result<Authenticated, AuthFailure>, reason: ReasonCode) -> String {
+pub(crate) fn refused(result: Result<Authenticated, AuthFailure>, reason: ReasonCode) -> String {
     match result {
         Ok(ok) => panic!("expected {reason:?}, authenticated {ok:?}"),
         Err(failure) => {
@@ -252,11 +256,11 @@ pub fn refused(result: Result<Authenticated, AuthFailure>, reason: ReasonCode) -
 // ---------------------------------------------------------------- JWT keys
 
 /// A signing key, the certificate holding its public key, and its JWK.
-pub struct Signer {
-    pub alg: jsonwebtoken::Algorithm,
-    pub encoding: jsonwebtoken::EncodingKey,
-    pub cert_pem: String,
-    pub jwk: Value,
+pub(crate) struct Signer {
+    pub(crate) alg: jsonwebtoken::Algorithm,
+    pub(crate) encoding: jsonwebtoken::EncodingKey,
+    pub(crate) cert_pem: String,
+    pub(crate) jwk: Value,
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -271,7 +275,7 @@ fn self_signed_pem(key: &KeyPair) -> String {
     params.self_signed(key).unwrap().pem()
 }
 
-pub fn es256_signer() -> Signer {
+pub(crate) fn es256_signer() -> Signer {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let raw = key.public_key_raw();
     Signer {
@@ -282,7 +286,7 @@ pub fn es256_signer() -> Signer {
     }
 }
 
-pub fn eddsa_signer() -> Signer {
+pub(crate) fn eddsa_signer() -> Signer {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     Signer {
         alg: jsonwebtoken::Algorithm::EdDSA,
@@ -293,7 +297,7 @@ pub fn eddsa_signer() -> Signer {
 }
 
 /// RSA key generation is slow, so the tests share one 2048-bit key.
-pub fn rs256_signer() -> Signer {
+pub(crate) fn rs256_signer() -> Signer {
     use rsa::pkcs1::EncodeRsaPrivateKey as _;
     use rsa::pkcs8::EncodePrivateKey as _;
     use rsa::traits::PublicKeyParts as _;
@@ -315,30 +319,30 @@ pub fn rs256_signer() -> Signer {
 }
 
 impl Signer {
-    pub fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
+    pub(crate) fn sign(&self, kid: Option<&str>, claims: &Value) -> String {
         let mut header = jsonwebtoken::Header::new(self.alg);
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
     }
 
-    pub fn jwk_with_kid(&self, kid: &str) -> Value {
+    pub(crate) fn jwk_with_kid(&self, kid: &str) -> Value {
         let mut jwk = self.jwk.clone();
         jwk["kid"] = json!(kid);
         jwk
     }
 }
 
-pub const ISSUER: &str = "https://issuer.example.com";
-pub const AUDIENCE: &str = "ns.example.net";
+pub(crate) const ISSUER: &str = "https://issuer.example.com";
+pub(crate) const AUDIENCE: &str = "ns.example.net";
 
 /// Claims valid for an hour, for `sub`.
-pub fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     let now = unix(now());
     json!({ "iss": ISSUER, "sub": sub, "aud": AUDIENCE, "nbf": now - 10, "exp": now + 3600 })
 }
 
 /// Namespace settings with custom JWT: `certs` are (kid, PEM), `jwks` an optional URL.
-pub fn jwt_namespace(certs: &[(&str, &str)], jwks: Option<&str>) -> Value {
+pub(crate) fn jwt_namespace(certs: &[(&str, &str)], jwks: Option<&str>) -> Value {
     let certs: Vec<Value> = certs
         .iter()
         .map(|(kid, pem)| json!({ "kid": kid, "encodedCertificate": pem }))
@@ -357,19 +361,21 @@ type Handler = Arc<dyn Fn(Value) -> (u16, String) + Send + Sync>;
 
 /// A local HTTP server answering every request with `handler(request JSON)` (GET bodies
 /// read as `null`); counts requests and remembers the last body.
-pub struct Server {
-    pub url: String,
-    pub hits: Arc<AtomicUsize>,
-    pub last: Arc<parking_lot::Mutex<Value>>,
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) hits: Arc<AtomicUsize>,
+    pub(crate) last: Arc<parking_lot::Mutex<Value>>,
 }
 
 impl Server {
-    pub async fn start(handler: impl Fn(Value) -> (u16, String) + Send + Sync + 'static) -> Self {
+    pub(crate) async fn start(
+        handler: impl Fn(Value) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         Self::start_with_delay(Duration::ZERO, handler).await
     }
 
     /// Like [`Server::start`], but every answer waits `delay` first.
-    pub async fn start_with_delay(
+    pub(crate) async fn start_with_delay(
         delay: Duration,
         handler: impl Fn(Value) -> (u16, String) + Send + Sync + 'static,
     ) -> Self {
@@ -400,13 +406,13 @@ impl Server {
         }
     }
 
-    pub fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
 
 /// A loopback URL where nothing listens.
-pub async fn dead_url() -> String {
+pub(crate) async fn dead_url() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
