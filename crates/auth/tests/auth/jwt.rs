@@ -96,8 +96,7 @@ async fn bad_signature_and_mismatched_key_type() {
     // Tampered payload.
     let token = good.sign(Some("k1"), &claims("dev1"));
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    let e = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    parts[1] = e(&claims("admin"));
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims("admin").to_string());
     refused(
         login(&auth, &parts.join(".")).await,
         ReasonCode::NotAuthorized,
