@@ -612,3 +612,32 @@ fn registered_clients(
     }
     clients
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The server keeps the authenticator behind an `ArcSwap` and awaits it inside spawned
+    /// connection tasks.
+    #[test]
+    fn authenticator_and_its_futures_are_thread_safe() {
+        let options = AuthOptions::default();
+        let shared = Arc::new(AuthShared::new(&options).unwrap());
+        let auth = Authenticator::new(&Resources::default(), options, shared).unwrap();
+        assert_send_sync(&auth);
+        let peer = PeerInfo::plain("127.0.0.1:1".parse().unwrap(), Arc::from("test"));
+        let request = AuthRequest::new(gridmq_codec::ProtocolVersion::V5, "c", &peer);
+        let now = SystemTime::now();
+        assert_send(auth.authenticate(&request, now));
+        let current = Authenticated {
+            identity: ClientIdentity::new("c"),
+            client: None,
+            method: Method::Password,
+            expires_at: None,
+        };
+        assert_send(auth.reauthenticate(&current, &request, now));
+    }
+}

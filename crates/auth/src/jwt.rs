@@ -3,6 +3,16 @@
 //!
 //! Claims are checked before the signature: it is cheaper, it spares the JWKS endpoint
 //! for tokens that would fail anyway, and a refusal is a refusal either way.
+//!
+//! Rules beyond what Event Grid spells out:
+//! - `exp`, `iss`, `aud`, `sub` are required; `nbf` is checked when present (several
+//!   identity providers leave it out). Both get [`crate::AuthOptions::jwt_leeway`].
+//! - `aud` matches ignoring case, a scheme and trailing slashes.
+//! - The User Name of the CONNECT is not compared with `sub` (v3.1.1 clients must send
+//!   one with a password, and often send anything).
+//! - Registered claims (`iss sub aud exp nbf iat jti`) never become attributes; integer
+//!   attributes are 64-bit.
+//! - Without a `kid` a token is accepted only when exactly one key could verify it.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -293,5 +303,20 @@ mod tests {
             normalize_audience("mqtts://ns.example.net//"),
             "ns.example.net"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = parse(&bytes);
+            let _ = looks_like_jwt(&bytes);
+        }
+
+        #[test]
+        fn dotted_base64_never_panics(parts in proptest::collection::vec("[A-Za-z0-9_=-]{0,40}", 0..5)) {
+            let token = parts.join(".");
+            let _ = parse(token.as_bytes());
+            let _ = looks_like_jwt(token.as_bytes());
+        }
     }
 }

@@ -250,4 +250,13 @@ mod tests {
         let capped = KeySet::from_jwks(doc.to_string().as_bytes(), 0).unwrap();
         assert_eq!(capped.len(), 0);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn jwks_members_of_any_value_never_panic(kty in "RSA|EC|OKP|oct", crv in "P-256|Ed25519|X", n in "[A-Za-z0-9_-]{0,400}",
+            e in "[A-Za-z0-9_-]{0,12}", x in "[A-Za-z0-9_-]{0,60}", y in "[A-Za-z0-9_-]{0,60}") {
+            let doc = serde_json::json!({ "keys": [{ "kty": kty, "crv": crv, "kid": "k", "n": n, "e": e, "x": x, "y": y }] });
+            let _ = KeySet::from_jwks(doc.to_string().as_bytes(), 8);
+        }
+    }
 }

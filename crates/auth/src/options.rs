@@ -91,3 +91,21 @@ impl Default for AuthOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_human_durations_and_refuses_unknown_fields() {
+        let options: AuthOptions =
+            serde_json::from_str(r#"{ "jwt_leeway": "30s", "jwks_max_age": "10m" }"#).unwrap();
+        assert_eq!(options.jwt_leeway, Duration::from_secs(30));
+        assert_eq!(options.jwks_max_age, Duration::from_secs(600));
+        assert_eq!(
+            options.max_password_len,
+            AuthOptions::default().max_password_len
+        );
+        assert!(serde_json::from_str::<AuthOptions>(r#"{ "jwt_leway": "30s" }"#).is_err());
+    }
+}

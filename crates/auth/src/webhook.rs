@@ -320,4 +320,19 @@ mod tests {
         cache.put([4; 32], &no_expiry, now());
         assert!(cache.get(&[4; 32], now()).is_none());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_answer_is_decided_without_panicking(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let _ = decide(&body, now(), 128);
+        }
+
+        #[test]
+        fn json_answers_with_odd_values(decision in "allow|deny|ALLOW|x", name in proptest::option::of(".{0,200}"),
+            expiration in proptest::option::of(proptest::prelude::any::<i64>())) {
+            let body = serde_json::json!({ "decision": decision, "clientAuthenticationName": name,
+                "expiration": expiration, "attributes": { "a": expiration } });
+            let _ = decide(body.to_string().as_bytes(), now(), 128);
+        }
+    }
 }
