@@ -198,12 +198,16 @@ impl Authenticator {
         if let Some(password) = request.password {
             return self.password_login(None, password).await;
         }
-        Err(AuthFailure::not_authorized(match (&cert, name) {
-            (Some(_), None) => "the client certificate gives no authentication name (no User \
-                                Name, no alternative name source matched)"
+        Err(AuthFailure::not_authorized(match (&cert, name, client) {
+            (Some(_), None, _) => "the client certificate gives no authentication name (no \
+                                   User Name, no alternative name source matched)"
                 .to_owned(),
-            (Some(_), Some(n)) => format!("no client is registered as {}", quoted(&n)),
-            (None, _) => "no credentials (certificate, password, token) were presented".into(),
+            (Some(_), Some(n), None) => format!("no client is registered as {}", quoted(&n)),
+            (Some(_), Some(n), Some(_)) => format!(
+                "client {} needs its password, not a certificate",
+                quoted(&n)
+            ),
+            (None, _, _) => "no credentials (certificate, password, token) were presented".into(),
         }))
     }
 

@@ -102,10 +102,12 @@ impl JwksCache {
         if let Some(done) = decided(&entry, kid, now, options) {
             return done;
         }
-        entry.state.lock().last_attempt = Some(now);
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        // Recorded only once the fetch ends: a caller dropped mid-fetch leaves no trace,
+        // and the next caller tries again.
         let fetched = fetch(client, url, options).await;
         let mut state = entry.state.lock();
+        state.last_attempt = Some(now);
         match fetched {
             Ok(keys) => {
                 let keys = Arc::new(keys);

@@ -54,6 +54,8 @@ impl AuthShared {
                 .map_err(|e| BuildError::one(format!("trusted_http_roots[{i}]: {e}")))?;
             roots.extend(ders.into_iter().map(|d| d.to_vec()));
         }
+        // Made now, so the first unknown user costs no more than the next.
+        let _ = crate::password::dummy();
         Ok(Self {
             http: crate::http::client(&roots)?,
             jwks: JwksCache::default(),
