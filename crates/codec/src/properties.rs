@@ -193,6 +193,7 @@ pub struct ConnectProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
 }
 
@@ -316,6 +317,7 @@ pub struct WillProperties {
     /// Topic for a response.
     pub response_topic: Option<TopicName>,
     /// Data correlating a response with the request.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub correlation_data: Option<Bytes>,
     /// Application-defined name-value pairs.
     pub user_properties: Vec<UserProperty>,
@@ -427,6 +429,7 @@ pub struct ConnAckProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
 }
 
@@ -617,6 +620,7 @@ pub struct PublishProperties {
     /// Topic for a response.
     pub response_topic: Option<TopicName>,
     /// Data correlating a response with the request.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub correlation_data: Option<Bytes>,
     /// Application-defined name-value pairs, forwarded unchanged.
     pub user_properties: Vec<UserProperty>,
@@ -934,6 +938,7 @@ pub struct AuthProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
     /// Human readable diagnostics.
     pub reason_string: Option<Utf8Bytes>,

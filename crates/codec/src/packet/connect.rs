@@ -29,6 +29,7 @@ pub struct Connect {
     /// User Name.
     pub username: Option<Utf8Bytes>,
     /// Password (any bytes).
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub password: Option<Bytes>,
 }
 
@@ -43,6 +44,7 @@ pub struct Will {
     /// Topic of the will.
     pub topic: TopicName,
     /// Payload of the will.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::bytes))]
     pub payload: Bytes,
     /// v5 will properties.
     pub properties: WillProperties,

@@ -27,6 +27,7 @@ pub struct Publish {
     /// v5 properties.
     pub properties: PublishProperties,
     /// The application payload.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::bytes))]
     pub payload: Bytes,
 }
 
