@@ -8,6 +8,7 @@ mod auth;
 mod connack;
 mod connect;
 mod disconnect;
+mod normalize;
 mod publish;
 mod suback;
 mod subscribe;
@@ -360,24 +361,24 @@ impl Packet {
         )
     }
 
+    /// Refuses packets the peer would reject, so that `encode` never writes one.
     fn check_fields(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        let v5 = version.is_v5();
         match self {
             Self::Connect(p) => p.check(),
-            Self::ConnAck(p) => p.properties.check(),
-            Self::Publish(p) => p.view().check(),
+            Self::ConnAck(p) => p.check(v5),
+            Self::Publish(p) => p.view().check(version),
             Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
-                p.properties.check()
+                p.check(v5, self.packet_type())
             }
-            Self::Subscribe(p) => p.check(),
-            Self::SubAck(p) => p.properties.check(),
+            Self::Subscribe(p) => p.check(v5),
+            Self::SubAck(p) => p.check(),
             Self::Unsubscribe(p) => p.check(),
-            Self::UnsubAck(p) => p.properties.check(),
+            Self::UnsubAck(p) => p.check(v5),
             Self::PingReq | Self::PingResp => Ok(()),
-            Self::Disconnect(p) => p.properties.check(),
-            Self::Auth(_) if !version.is_v5() => {
-                Err(EncodeError::NotInVersion("AUTH needs MQTT 5.0"))
-            }
-            Self::Auth(p) => p.properties.check(),
+            Self::Disconnect(p) => p.check(v5),
+            Self::Auth(_) if !v5 => Err(EncodeError::NotInVersion("AUTH needs MQTT 5.0")),
+            Self::Auth(p) => p.check(),
         }
     }
 
@@ -404,7 +405,7 @@ impl Packet {
         let v5 = version.is_v5();
         match self {
             Self::Connect(p) => p.encode_body(buf),
-            Self::ConnAck(p) => p.encode_body(v5, trim, buf),
+            Self::ConnAck(p) => p.encode_body(version, trim, buf),
             Self::Publish(_) => {}
             Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
                 p.encode_body(v5, trim, buf)
