@@ -12,7 +12,7 @@ macro_rules! reason_codes {
         /// The same numeric value means different things in different packets (0x00 is
         /// Success, Normal disconnection or Granted QoS 0); the variants are named after
         /// their most common meaning and [`ReasonCode::GrantedQos0`] etc. are aliases.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
         #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
         #[repr(u8)]
         #[non_exhaustive]
@@ -40,7 +40,8 @@ macro_rules! reason_codes {
 }
 
 reason_codes! {
-    /// Success, Normal disconnection, Granted QoS 0.
+    /// Success, Normal disconnection, Granted QoS 0; the default.
+    #[default]
     Success = 0x00, "Success";
     /// Granted QoS 1 (SUBACK).
     GrantedQos1 = 0x01, "Granted QoS 1";
@@ -176,12 +177,6 @@ impl ReasonCode {
             ConnectReturnCode::BadUserNameOrPassword => Self::BadUserNameOrPassword,
             ConnectReturnCode::NotAuthorized => Self::NotAuthorized,
         }
-    }
-}
-
-impl Default for ReasonCode {
-    fn default() -> Self {
-        Self::Success
     }
 }
 

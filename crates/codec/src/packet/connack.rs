@@ -55,6 +55,12 @@ const INVALID_REASON: &str = "[MQTT-3.2.2-8] invalid CONNACK reason code";
 impl ConnAck {
     pub(crate) fn decode(buf: &mut Bytes, version: ProtocolVersion) -> Result<Self, DecodeError> {
         let flags = read_u8(buf)?;
+        // MQTT 3.1 has no Session Present: the whole byte is reserved and unused.
+        let flags = if version == ProtocolVersion::V3_1 {
+            0
+        } else {
+            flags
+        };
         if flags & 0xFE != 0 {
             return Err(DecodeError::Malformed(
                 "[MQTT-3.2.2-1] reserved CONNACK acknowledge flags must be 0",
@@ -249,5 +255,11 @@ mod tests {
             .to_bytes(ProtocolVersion::V3_1)
             .unwrap();
         assert_eq!(&bytes[..], b"\x20\x02\x00\x00");
+        let Packet::ConnAck(ack) =
+            decode_packet(b"\x20\x02\x01\x00", ProtocolVersion::V3_1).unwrap()
+        else {
+            panic!()
+        };
+        assert!(!ack.session_present);
     }
 }
