@@ -607,6 +607,23 @@ proptest! {
     }
 
     #[test]
+    fn v3_connack_maps_any_reason_to_a_consistent_return_code(
+        version in select(&V3[..]),
+        present in any::<bool>(),
+        code in any::<u8>().prop_filter_map("defined reason code", ReasonCode::from_u8),
+    ) {
+        // v3 has a return code for every reason, so the encoder takes any of them.
+        let packet = Packet::ConnAck(ConnAck {
+            session_present: present,
+            reason_code: code,
+            properties: ConnAckProperties::default(),
+        });
+        let bytes = encode(&packet, version)?;
+        let decoded = decode_packet(&bytes, version).map_err(fail)?;
+        prop_assert_eq!(decoded, packet.normalized_for(version));
+    }
+
+    #[test]
     fn connect_round_trips_in_its_own_protocol(
         protocol in version(),
         decode_as in version(),

@@ -109,13 +109,22 @@ impl ConnAck {
         }
     }
 
-    /// Session Present is sent only with a success ([MQTT-3.2.2-6]) and never in MQTT
-    /// 3.1, where the byte is reserved.
+    /// Whether Session Present goes on the wire: only with the success the peer will read
+    /// ([MQTT-3.2.2-6]; in v3 the return code the reason maps to), and never in MQTT 3.1,
+    /// where the byte is reserved.
+    pub(crate) fn sends_session_present(&self, version: ProtocolVersion) -> bool {
+        let accepted = match version {
+            ProtocolVersion::V5 => !self.reason_code.is_error(),
+            ProtocolVersion::V3_1_1 => {
+                self.reason_code.to_v3_connack() == ConnectReturnCode::Accepted
+            }
+            ProtocolVersion::V3_1 => false,
+        };
+        self.session_present && accepted
+    }
+
     pub(crate) fn encode_body(&self, version: ProtocolVersion, trim: bool, buf: &mut BytesMut) {
-        let present = self.session_present
-            && !self.reason_code.is_error()
-            && version != ProtocolVersion::V3_1;
-        buf.put_u8(u8::from(present));
+        buf.put_u8(u8::from(self.sends_session_present(version)));
         if version.is_v5() {
             buf.put_u8(self.reason_code as u8);
             self.properties.encode(buf, trim);
@@ -243,6 +252,22 @@ mod tests {
             Packet::ConnAck(ack).to_bytes(ProtocolVersion::V5),
             Err(EncodeError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn v311_session_present_follows_the_return_code_sent() {
+        // Found by the roundtrip fuzz target: 0x11 is not a v5 error, but it maps to the
+        // v3 refusal "server unavailable", which must not come with a session.
+        let ack = ConnAck {
+            session_present: true,
+            reason_code: ReasonCode::NoSubscriptionExisted,
+            properties: ConnAckProperties::default(),
+        };
+        let bytes = Packet::ConnAck(ack)
+            .to_bytes(ProtocolVersion::V3_1_1)
+            .unwrap();
+        assert_eq!(&bytes[..], b"\x20\x02\x00\x03");
+        assert!(decode_packet(&bytes, ProtocolVersion::V3_1_1).is_ok());
     }
 
     #[test]

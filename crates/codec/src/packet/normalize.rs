@@ -34,7 +34,7 @@ impl Packet {
             }
         }
         if let Self::ConnAck(ack) = &mut packet {
-            ack.session_present &= !ack.reason_code.is_error() && version != ProtocolVersion::V3_1;
+            ack.session_present = ack.sends_session_present(version);
         }
         if !version.is_v5() {
             packet.strip_v5_fields();
