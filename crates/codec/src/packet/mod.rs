@@ -425,3 +425,119 @@ impl Packet {
 pub(crate) fn fixed_len(body_len: usize) -> usize {
     1 + varint_len(body_len) + body_len
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode_packet;
+    use test_case::test_case;
+
+    /// The smallest valid body of each packet type in v5, to vary the flags around.
+    fn minimal_body(packet_type: u8) -> &'static [u8] {
+        match packet_type {
+            1 => b"\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x01x",
+            2 => b"\x00\x00\x00",
+            3 => b"\x00\x01a\x00",
+            4..=7 => b"\x00\x01",
+            8 => b"\x00\x01\x00\x00\x01a\x00",
+            9 | 11 => b"\x00\x01\x00\x00",
+            10 => b"\x00\x01\x00\x00\x01a",
+            _ => b"",
+        }
+    }
+
+    fn packet_bytes(first_byte: u8) -> Vec<u8> {
+        let body = minimal_body(first_byte >> 4);
+        let mut bytes = vec![first_byte, body.len() as u8];
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    #[test]
+    fn only_the_specified_fixed_header_flags_are_accepted() {
+        // [MQTT-2.1.3-1]: 0b0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE; 0 for the others
+        // but PUBLISH, whose flags are DUP, QoS and RETAIN.
+        for packet_type in 1..=15u8 {
+            let required = if matches!(packet_type, 6 | 8 | 10) {
+                2
+            } else {
+                0
+            };
+            if packet_type == 3 {
+                continue;
+            }
+            for flags in 0..=15u8 {
+                let first_byte = (packet_type << 4) | flags;
+                let result = decode_packet(&packet_bytes(first_byte), ProtocolVersion::V5);
+                if flags == required {
+                    assert!(
+                        result.is_ok(),
+                        "type {packet_type} flags {flags:#06b}: {result:?}"
+                    );
+                } else {
+                    assert!(
+                        matches!(result, Err(DecodeError::Malformed(_))),
+                        "type {packet_type} flags {flags:#06b}: {result:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test_case(0x30 => true; "qos 0")]
+    #[test_case(0x31 => true; "qos 0 retain")]
+    #[test_case(0x38 => false; "qos 0 dup")]
+    #[test_case(0x36 => false; "qos 3")]
+    #[test_case(0x3E => false; "qos 3 dup")]
+    fn publish_flags(first_byte: u8) -> bool {
+        decode_packet(&packet_bytes(first_byte), ProtocolVersion::V5).is_ok()
+    }
+
+    #[test]
+    fn packet_type_zero_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x00\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn non_minimal_remaining_length_is_malformed() {
+        // PINGREQ with its length 0 written in two bytes [MQTT-1.5.5-1].
+        assert!(matches!(
+            decode_packet(b"\xc0\x80\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn remaining_length_longer_than_the_bytes_is_truncated() {
+        assert!(matches!(
+            decode_packet(b"\xc0\x02\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn non_minimal_property_identifier_is_malformed() {
+        // Reason String (0x1F) written as the two-byte varint 0x9F 0x00.
+        assert!(matches!(
+            decode_packet(
+                b"\x40\x09\x00\x01\x80\x05\x9f\x00\x00\x01r",
+                ProtocolVersion::V5
+            ),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn pingreq_and_pingresp_have_no_body() {
+        for first_byte in [0xC0, 0xD0] {
+            assert!(decode_packet(&[first_byte, 0x00], ProtocolVersion::V3_1_1).is_ok());
+            assert!(matches!(
+                decode_packet(&[first_byte, 0x01, 0x00], ProtocolVersion::V3_1_1),
+                Err(DecodeError::Malformed(_))
+            ));
+        }
+    }
+}
