@@ -1,7 +1,12 @@
 //! The packet model: one set of named-field structs for every protocol version.
 //!
 //! MQTT 3.x packets decode into the same structs with v5-only fields left at their
-//! defaults, and encode by leaving those fields out. Version differences end here.
+//! defaults, and encode by leaving those fields out. Version differences end here;
+//! [`Packet::normalized_for`] (in `normalize.rs`) states exactly what is left out.
+//!
+//! The encoder refuses ([`EncodeError::Invalid`]) any packet the decoder would reject,
+//! so what it writes is valid for the peer; the one thing it does not scan for is a
+//! U+0000 inside a string the program built (see [`crate::Utf8Bytes`]).
 
 mod ack;
 mod auth;
