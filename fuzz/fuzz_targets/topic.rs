@@ -3,8 +3,8 @@
 #![no_main]
 
 use bytes::Bytes;
-use gridmq_codec::topic::{SubscriptionFilter, TopicFilter, TopicName, matches_filter};
 use gridmq_codec::Utf8Bytes;
+use gridmq_codec::topic::{SubscriptionFilter, TopicFilter, TopicName, matches_filter};
 use libfuzzer_sys::fuzz_target;
 
 fn utf8(bytes: &[u8]) -> Option<Utf8Bytes> {
@@ -19,12 +19,18 @@ fn check_one(s: &Utf8Bytes) {
         assert!(wire.is_ok(), "a valid name is valid on the wire");
     }
     if let (Ok(name), Ok(filter)) = (&name, &filter) {
-        assert!(filter.matches(name), "a filter equal to a name matches it: {s:?}");
+        assert!(
+            filter.matches(name),
+            "a filter equal to a name matches it: {s:?}"
+        );
         assert!(!filter.has_wildcards());
     }
     if let Ok(parsed) = SubscriptionFilter::parse(s) {
         let printed = Utf8Bytes::from(parsed.to_string());
-        assert_eq!(SubscriptionFilter::parse(&printed).ok(), Some(parsed.clone()));
+        assert_eq!(
+            SubscriptionFilter::parse(&printed).ok(),
+            Some(parsed.clone())
+        );
         if parsed.group().is_none() {
             assert_eq!(printed, *s, "a plain filter prints as written");
         }

@@ -39,7 +39,10 @@ pub fn assert_valid(packet: &Packet, version: ProtocolVersion) {
 
 /// Encodes `packet` for `version` and decodes the bytes; `Ok(None)` when the encoder
 /// refuses the packet. Checks that `encode` returns the number of bytes it appended.
-pub fn round_trip(packet: &Packet, version: ProtocolVersion) -> Result<Option<Packet>, DecodeError> {
+pub fn round_trip(
+    packet: &Packet,
+    version: ProtocolVersion,
+) -> Result<Option<Packet>, DecodeError> {
     let mut buf = BytesMut::from(&b"xyz"[..]);
     let Ok(size) = packet.encode(version, usize::MAX, &mut buf) else {
         return Ok(None);
