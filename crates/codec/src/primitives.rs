@@ -132,6 +132,28 @@ impl<'a> arbitrary::Arbitrary<'a> for Utf8Bytes {
     }
 }
 
+/// `Arbitrary` for `Bytes` fields (the `bytes` crate does not implement it); used through
+/// `#[arbitrary(with = ...)]` on the packet structs.
+#[cfg(feature = "arbitrary")]
+pub(crate) mod arbitrary_bytes {
+    use arbitrary::{Result, Unstructured};
+    use bytes::Bytes;
+
+    /// Any byte string.
+    pub(crate) fn bytes(u: &mut Unstructured<'_>) -> Result<Bytes> {
+        Ok(Bytes::copy_from_slice(u.arbitrary()?))
+    }
+
+    /// Absent or any byte string.
+    pub(crate) fn option(u: &mut Unstructured<'_>) -> Result<Option<Bytes>> {
+        Ok(if u.arbitrary()? {
+            Some(bytes(u)?)
+        } else {
+            None
+        })
+    }
+}
+
 /// A user property: a name-value pair of UTF-8 strings that may repeat (section 3.1.2.11.8).
 pub type UserProperty = (Utf8Bytes, Utf8Bytes);
 
