@@ -162,6 +162,23 @@ impl Client {
         self.conn().handle_packet(now, decoded);
     }
 
+    /// Sends raw bytes as the client would; a decode error closes the connection as the
+    /// driver does.
+    pub(crate) fn send_raw(&mut self, now: Instant, bytes: &[u8]) {
+        let mut buf = BytesMut::from(bytes);
+        let mut decoder = Decoder::client(self.version, usize::MAX);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(packet)) => self.conn().handle_packet(now, packet),
+                Ok(None) => break,
+                Err(error) => {
+                    self.conn().handle_decode_error(&error);
+                    break;
+                }
+            }
+        }
+    }
+
     /// Decodes everything the connection has to send now into the backlog.
     fn pump(&mut self, now: Instant) {
         let mut buf = BytesMut::new();
