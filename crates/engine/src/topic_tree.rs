@@ -1,1 +1,0 @@
-//! Topic trees: the index behind subscription matching and retained-message lookup.

@@ -1,0 +1,354 @@
+//! The storage both trees share: an arena of nodes linked by `u32` ids, and a slab of values.
+
+use std::mem::{size_of, take};
+
+use smallvec::SmallVec;
+
+use super::edge::{ChildMap, Edge};
+
+/// The id that stands for "no node" or "no value".
+pub(super) const NONE: u32 = u32::MAX;
+
+/// The root node, which stands for no level at all and is never freed.
+pub(super) const ROOT: u32 = 0;
+
+/// Up to this many children sit in a sorted inline slice that lookups scan; more move into a
+/// [`ChildMap`]. Scanning 8 edges touches three cache lines, about what one hash probe costs.
+const SMALL_MAX: usize = 8;
+
+/// A wide node whose children fall to this many moves them back to a slice.
+const SHRINK_AT: usize = SMALL_MAX / 2;
+
+/// What a kind of tree keeps in each node besides its value and labelled children.
+pub(super) trait Extra: Default {
+    /// A child reached without a label (the filter tree's `+`).
+    fn unlabelled_child(&self) -> Option<u32>;
+    /// Whether this holds nothing, so the node may be pruned once it has no value or children.
+    fn is_bare(&self) -> bool;
+}
+
+/// The retained index keeps nothing extra.
+impl Extra for () {
+    fn unlabelled_child(&self) -> Option<u32> {
+        None
+    }
+
+    fn is_bare(&self) -> bool {
+        true
+    }
+}
+
+/// One level of a topic or filter.
+pub(super) struct Node<X> {
+    /// The labelled children, sorted by label, while there are at most [`SMALL_MAX`].
+    edges: Box<[Edge]>,
+    /// The index of this node's map in [`Trie::maps`] once it has more children, else [`NONE`].
+    big: u32,
+    /// The slot in [`Slab`] of the value stored at this node, or [`NONE`].
+    pub(super) value: u32,
+    /// What the kind of tree adds.
+    pub(super) extra: X,
+}
+
+impl<X: Default> Default for Node<X> {
+    fn default() -> Self {
+        Self {
+            edges: Box::default(),
+            big: NONE,
+            value: NONE,
+            extra: X::default(),
+        }
+    }
+}
+
+/// Nodes in one vector, addressed by `u32` ids, with the children of wide nodes in a side table.
+///
+/// Ids instead of boxes halve the size of a link, spare one allocation per node, and let
+/// dropping a deep tree run without recursion. Freed ids are reused; a trie that empties
+/// completely gives all of its memory back.
+pub(super) struct Trie<X, M> {
+    nodes: Vec<Node<X>>,
+    free_nodes: Vec<u32>,
+    maps: Vec<M>,
+    free_maps: Vec<u32>,
+}
+
+impl<X: Extra, M: ChildMap> Trie<X, M> {
+    /// A trie with only the root.
+    pub(super) fn new() -> Self {
+        Self {
+            nodes: vec![Node::default()],
+            free_nodes: Vec::new(),
+            maps: Vec::new(),
+            free_maps: Vec::new(),
+        }
+    }
+
+    /// The node with id `id`.
+    #[inline]
+    pub(super) fn node(&self, id: u32) -> &Node<X> {
+        &self.nodes[id as usize]
+    }
+
+    /// The node with id `id`, mutably.
+    #[inline]
+    pub(super) fn node_mut(&mut self, id: u32) -> &mut Node<X> {
+        &mut self.nodes[id as usize]
+    }
+
+    /// The child of `id` behind the level `label`.
+    #[inline]
+    pub(super) fn child(&self, id: u32, label: &[u8]) -> Option<u32> {
+        let node = self.node(id);
+        if node.big == NONE {
+            node.edges
+                .iter()
+                .find(|edge| edge.label() == label)
+                .map(Edge::child)
+        } else {
+            self.maps[node.big as usize].child(label)
+        }
+    }
+
+    /// The child of `id` behind `label`, created if missing.
+    pub(super) fn child_or_insert(&mut self, id: u32, label: &str) -> u32 {
+        if let Some(child) = self.child(id, label.as_bytes()) {
+            return child;
+        }
+        let child = self.alloc();
+        self.add_edge(id, Edge::new(label, child));
+        child
+    }
+
+    /// A fresh, empty node.
+    ///
+    /// # Panics
+    /// When the trie already holds `u32::MAX - 1` nodes; memory runs out long before.
+    pub(super) fn alloc(&mut self) -> u32 {
+        if let Some(id) = self.free_nodes.pop() {
+            return id;
+        }
+        let id = match u32::try_from(self.nodes.len()) {
+            Ok(id) if id != NONE => id,
+            _ => panic!("topic tree is full: node ids are 32 bits"),
+        };
+        self.nodes.push(Node::default());
+        id
+    }
+
+    /// Adds `edge`, whose label `id` has no child for yet.
+    fn add_edge(&mut self, id: u32, edge: Edge) {
+        let node = &mut self.nodes[id as usize];
+        if node.big != NONE {
+            self.maps[node.big as usize].insert(edge);
+        } else if node.edges.len() < SMALL_MAX {
+            let at = node.edges.partition_point(|e| e.label() < edge.label());
+            let mut old = take(&mut node.edges).into_vec().into_iter();
+            let mut edges = Vec::with_capacity(old.len() + 1);
+            edges.extend(old.by_ref().take(at));
+            edges.push(edge);
+            edges.extend(old);
+            node.edges = edges.into_boxed_slice();
+        } else {
+            let mut map = M::default();
+            for old in take(&mut node.edges) {
+                map.insert(old);
+            }
+            map.insert(edge);
+            let big = self.alloc_map(map);
+            self.nodes[id as usize].big = big;
+        }
+    }
+
+    /// Removes the edge of `id` labelled `label` and returns the child it led to.
+    pub(super) fn remove_edge(&mut self, id: u32, label: &[u8]) -> Option<u32> {
+        let node = &mut self.nodes[id as usize];
+        if node.big == NONE {
+            let at = node.edges.iter().position(|e| e.label() == label)?;
+            let mut edges = take(&mut node.edges).into_vec();
+            let edge = edges.remove(at);
+            node.edges = edges.into_boxed_slice();
+            return Some(edge.child());
+        }
+        let big = node.big;
+        let map = &mut self.maps[big as usize];
+        let edge = map.remove(label)?;
+        if map.len() <= SHRINK_AT {
+            node.edges = map.take_sorted().into_boxed_slice();
+            node.big = NONE;
+            self.free_maps.push(big);
+        }
+        Some(edge.child())
+    }
+
+    fn alloc_map(&mut self, map: M) -> u32 {
+        if let Some(id) = self.free_maps.pop() {
+            self.maps[id as usize] = map;
+            return id;
+        }
+        // Fewer maps than nodes exist, so the id fits whenever node ids do.
+        let id = u32::try_from(self.maps.len()).unwrap_or(NONE);
+        self.maps.push(map);
+        id
+    }
+
+    /// The number of labelled children of `id`.
+    pub(super) fn edge_count(&self, id: u32) -> usize {
+        let node = self.node(id);
+        if node.big == NONE {
+            node.edges.len()
+        } else {
+            self.maps[node.big as usize].len()
+        }
+    }
+
+    /// The labelled children of `id` while it has few, sorted by label.
+    pub(super) fn small_edges(&self, id: u32) -> &[Edge] {
+        &self.node(id).edges
+    }
+
+    /// The map holding the labelled children of `id`, if it has many.
+    pub(super) fn big_map(&self, id: u32) -> Option<&M> {
+        let big = self.node(id).big;
+        (big != NONE).then(|| &self.maps[big as usize])
+    }
+
+    /// Whether `id` has no value, no children and nothing extra.
+    pub(super) fn is_bare(&self, id: u32) -> bool {
+        let node = self.node(id);
+        node.value == NONE && node.big == NONE && node.edges.is_empty() && node.extra.is_bare()
+    }
+
+    /// Frees `top` and every node below it.
+    pub(super) fn free_subtree(&mut self, top: u32) {
+        // Pruning frees a chain of single children, so the stack stays at one entry.
+        let mut stack: SmallVec<[u32; 8]> = SmallVec::new();
+        stack.push(top);
+        while let Some(id) = stack.pop() {
+            let node = take(&mut self.nodes[id as usize]);
+            stack.extend(node.edges.iter().map(Edge::child));
+            stack.extend(node.extra.unlabelled_child());
+            if node.big != NONE {
+                let map = take(&mut self.maps[node.big as usize]);
+                stack.extend(map.edges().map(Edge::child));
+                self.free_maps.push(node.big);
+            }
+            self.free_nodes.push(id);
+        }
+    }
+
+    /// Gives every allocation back once the root is all that is left.
+    pub(super) fn reset_if_bare(&mut self) {
+        if self.is_bare(ROOT) {
+            *self = Self::new();
+        }
+    }
+
+    /// The number of nodes besides the root.
+    pub(super) fn node_count(&self) -> usize {
+        self.nodes.len() - self.free_nodes.len() - 1
+    }
+
+    /// Bytes owned on the heap, estimated from capacities.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let edges: usize = self
+            .nodes
+            .iter()
+            .flat_map(|node| node.edges.iter())
+            .map(|edge| size_of::<Edge>() + edge.heap_bytes())
+            .sum();
+        let maps: usize = self.maps.iter().map(ChildMap::heap_bytes).sum();
+        self.nodes.capacity() * size_of::<Node<X>>()
+            + self.maps.capacity() * size_of::<M>()
+            + (self.free_nodes.capacity() + self.free_maps.capacity()) * size_of::<u32>()
+            + edges
+            + maps
+    }
+}
+
+/// Values in one vector, addressed by `u32` slots, so nodes stay small whatever `V` is.
+pub(super) struct Slab<V> {
+    slots: Vec<Option<V>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<V> Slab<V> {
+    /// An empty slab.
+    pub(super) fn new() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    /// The number of values.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The value in `slot`; [`NONE`] has none.
+    #[inline]
+    pub(super) fn get(&self, slot: u32) -> Option<&V> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// The value in `slot`, mutably.
+    pub(super) fn get_mut(&mut self, slot: u32) -> Option<&mut V> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The value in `*slot`, made and stored in a new slot written to `*slot` if there is none.
+    pub(super) fn get_or_insert_with(
+        &mut self,
+        slot: &mut u32,
+        make: impl FnOnce() -> V,
+    ) -> &mut V {
+        if self.get(*slot).is_none() {
+            *slot = self.alloc();
+            self.len += 1;
+        }
+        self.slots[*slot as usize].get_or_insert_with(make)
+    }
+
+    /// Stores `value` in `*slot`, allocating a slot if `*slot` has none; returns the old value.
+    pub(super) fn replace(&mut self, slot: &mut u32, value: V) -> Option<V> {
+        if let Some(stored) = self.get_mut(*slot) {
+            return Some(std::mem::replace(stored, value));
+        }
+        *slot = self.alloc();
+        self.slots[*slot as usize] = Some(value);
+        self.len += 1;
+        None
+    }
+
+    /// Takes the value out of `*slot` and sets `*slot` to [`NONE`].
+    pub(super) fn take(&mut self, slot: &mut u32) -> Option<V> {
+        let value = self.slots.get_mut(*slot as usize)?.take()?;
+        self.free.push(*slot);
+        self.len -= 1;
+        *slot = NONE;
+        if self.len == 0 {
+            *self = Self::new();
+        }
+        Some(value)
+    }
+
+    fn alloc(&mut self) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        let slot = match u32::try_from(self.slots.len()) {
+            Ok(slot) if slot != NONE => slot,
+            _ => panic!("topic tree is full: value slots are 32 bits"),
+        };
+        self.slots.push(None);
+        slot
+    }
+
+    /// Bytes owned on the heap by the slab itself (not by the values).
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<Option<V>>() + self.free.capacity() * size_of::<u32>()
+    }
+}
