@@ -1,13 +1,14 @@
 //! [`TopicIndex`]: values keyed by topic name, found by the filters that match them.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, btree_set};
+use std::collections::btree_set;
 use std::fmt;
 use std::ops::{Bound, ControlFlow};
 use std::slice;
 
 use super::edge::Edge;
-use super::trie::{NONE, ROOT, Slab, Trie};
+use super::slab::Slab;
+use super::trie::{NONE, ROOT, Trie};
 
 /// A map from topic names to values, queried by topic filter: the retained-message store.
 ///
@@ -19,7 +20,7 @@ use super::trie::{NONE, ROOT, Slab, Trie};
 /// Topic names are expected to be valid ([`gridmq_codec::TopicName`] checks them); a `+` or
 /// `#` in one is stored as a plain level.
 pub struct TopicIndex<V> {
-    trie: Trie<(), BTreeSet<Edge>>,
+    trie: Trie,
     values: Slab<V>,
 }
 

@@ -1,60 +1,334 @@
 //! [`TopicTree`]: values keyed by topic filter, found by the topic names they match.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
+use std::mem::{size_of, take};
 
 use foldhash::fast::RandomState;
 use smallvec::SmallVec;
 
-use super::edge::{ChildMap, Edge};
-use super::trie::{Extra, NONE, ROOT, Slab, Trie};
+use super::label::Label;
+use super::slab::{NONE, Slab};
 
-/// The wildcard parts of a filter-tree node.
-pub(super) struct Wild {
-    /// The value slot of the filter `<this node>/#`: `#` ends a filter, so it needs no node.
+/// Up to this many labelled children sit in a sorted slice that lookups scan; more move into
+/// a hash map. Scanning 8 children costs about what one hash probe does.
+const SMALL_MAX: usize = 8;
+
+/// A wide node whose labelled children fall to this many moves them back to a slice.
+const SHRINK_AT: usize = SMALL_MAX / 2;
+
+/// Labelled children of a wide node, hashed with a per-process random seed.
+type Wide = HashMap<Label, Body, RandomState>;
+
+/// One level of a filter, without its label (which its parent keeps).
+///
+/// A child's body sits inside its parent's child slice or map, so a matching walk reaches a
+/// child's label, value slots and grandchildren in one memory access per level.
+pub(super) struct Body {
+    /// The slot in the value slab of the filter ending at this level, or [`NONE`].
+    value: u32,
+    /// The slot of the filter `<this level>/#`: `#` ends a filter, so it needs no node.
     hash: u32,
-    /// The child for a `+` level, kept apart so matching finds it without a lookup.
-    plus: u32,
+    /// The labelled children, sorted by label, while there are at most [`SMALL_MAX`] (and no
+    /// wide map).
+    children: Box<[Node]>,
+    /// The `+` child and the wide map, which few nodes have.
+    extra: Option<Box<Extra>>,
 }
 
-impl Default for Wild {
+/// A labelled child.
+struct Node {
+    label: Label,
+    body: Body,
+}
+
+/// The rarer parts of a node, kept out of line so that common nodes stay at 56 bytes.
+#[derive(Default)]
+struct Extra {
+    /// The child for a `+` level.
+    plus: Option<Body>,
+    /// The labelled children, once there are more than [`SMALL_MAX`].
+    wide: Option<Wide>,
+}
+
+impl Default for Body {
     fn default() -> Self {
         Self {
+            value: NONE,
             hash: NONE,
-            plus: NONE,
+            children: Box::default(),
+            extra: None,
         }
     }
-}
-
-impl Extra for Wild {
-    fn unlabelled_child(&self) -> Option<u32> {
-        (self.plus != NONE).then_some(self.plus)
-    }
-
-    fn is_bare(&self) -> bool {
-        self.hash == NONE && self.plus == NONE
-    }
-}
-
-/// Wide nodes hash their children with a per-process random seed.
-type HashMap = HashSet<Edge, RandomState>;
-
-/// Where a filter's value lives.
-#[derive(Clone, Copy)]
-enum Spot {
-    /// In the node the filter's last level leads to.
-    Value(u32),
-    /// In the `hash` slot of the node before a final `#`.
-    Hash(u32),
 }
 
 /// One step down from a node.
 #[derive(Clone, Copy)]
 enum Step<'a> {
-    /// Through the edge with this label.
+    /// Through the child with this label.
     Label(&'a str),
     /// Through the `+` child.
     Plus,
+}
+
+impl<'a> Step<'a> {
+    fn of(level: &'a str) -> Self {
+        if level == "+" {
+            Self::Plus
+        } else {
+            Self::Label(level)
+        }
+    }
+}
+
+/// The steps from the root to where a filter's value lives, and whether it lives in that
+/// node's `hash` slot (a final `#`) rather than its `value` slot.
+fn parse(filter: &str) -> (impl Iterator<Item = Step<'_>> + Clone, bool) {
+    let (path, hash) = match filter.strip_suffix('#') {
+        Some("") => (None, true),
+        Some(path) => match path.strip_suffix('/') {
+            Some(path) => (Some(path), true),
+            None => (Some(filter), false),
+        },
+        None => (Some(filter), false),
+    };
+    let steps = path
+        .into_iter()
+        .flat_map(|path| path.split('/'))
+        .map(Step::of);
+    (steps, hash)
+}
+
+impl Body {
+    fn plus(&self) -> Option<&Body> {
+        self.extra.as_ref()?.plus.as_ref()
+    }
+
+    fn wide(&self) -> Option<&Wide> {
+        self.extra.as_ref()?.wide.as_ref()
+    }
+
+    /// The child behind the level `label`.
+    #[inline]
+    fn child(&self, label: &[u8]) -> Option<&Body> {
+        if let Some(wide) = self.wide() {
+            return wide.get(label);
+        }
+        self.children
+            .iter()
+            .find(|node| node.label.bytes() == label)
+            .map(|node| &node.body)
+    }
+
+    fn step(&self, step: Step<'_>) -> Option<&Body> {
+        match step {
+            Step::Label(label) => self.child(label.as_bytes()),
+            Step::Plus => self.plus(),
+        }
+    }
+
+    fn step_mut(&mut self, step: Step<'_>) -> Option<&mut Body> {
+        let extra = self.extra.as_deref_mut();
+        match step {
+            Step::Plus => extra?.plus.as_mut(),
+            Step::Label(label) => match extra {
+                Some(Extra {
+                    wide: Some(wide), ..
+                }) => wide.get_mut(label.as_bytes()),
+                _ => self
+                    .children
+                    .iter_mut()
+                    .find(|node| node.label.bytes() == label.as_bytes())
+                    .map(|node| &mut node.body),
+            },
+        }
+    }
+
+    /// The child reached by `step`, created if missing; and whether it was.
+    fn step_or_insert(&mut self, step: Step<'_>) -> (&mut Body, bool) {
+        let label = match step {
+            Step::Label(label) => label,
+            Step::Plus => {
+                let plus = &mut self.extra.get_or_insert_with(Box::default).plus;
+                let created = plus.is_none();
+                return (plus.get_or_insert_with(Body::default), created);
+            }
+        };
+        if self.wide().is_some() {
+            return self.wide_or_insert(label);
+        }
+        let at = self
+            .children
+            .partition_point(|node| node.label.bytes() < label.as_bytes());
+        if self
+            .children
+            .get(at)
+            .is_some_and(|node| node.label.bytes() == label.as_bytes())
+        {
+            return (&mut self.children[at].body, false);
+        }
+        if self.children.len() < SMALL_MAX {
+            let mut old = take(&mut self.children).into_vec().into_iter();
+            let mut children = Vec::with_capacity(old.len() + 1);
+            children.extend(old.by_ref().take(at));
+            children.push(Node {
+                label: Label::new(label),
+                body: Body::default(),
+            });
+            children.extend(old);
+            self.children = children.into_boxed_slice();
+            return (&mut self.children[at].body, true);
+        }
+        let mut wide = Wide::default();
+        wide.extend(
+            take(&mut self.children)
+                .into_vec()
+                .into_iter()
+                .map(|n| (n.label, n.body)),
+        );
+        self.extra.get_or_insert_with(Box::default).wide = Some(wide);
+        self.wide_or_insert(label)
+    }
+
+    /// The child labelled `label` in the wide map, created (with the map) if missing.
+    fn wide_or_insert(&mut self, label: &str) -> (&mut Body, bool) {
+        let extra = self.extra.get_or_insert_with(Box::default);
+        let wide = extra.wide.get_or_insert_with(Wide::default);
+        let created = !wide.contains_key(label.as_bytes());
+        (wide.entry(Label::new(label)).or_default(), created)
+    }
+
+    /// Unlinks and returns the child reached by `step`.
+    fn detach(&mut self, step: Step<'_>) -> Option<Body> {
+        let label = match step {
+            Step::Label(label) => label.as_bytes(),
+            Step::Plus => {
+                let plus = self.extra.as_mut()?.plus.take();
+                self.drop_empty_extra();
+                return plus;
+            }
+        };
+        if let Some(Extra {
+            wide: Some(wide), ..
+        }) = self.extra.as_deref_mut()
+        {
+            let child = wide.remove(label);
+            if wide.len() <= SHRINK_AT {
+                let mut children: Vec<Node> = wide
+                    .drain()
+                    .map(|(label, body)| Node { label, body })
+                    .collect();
+                children.sort_unstable_by(|a, b| a.label.bytes().cmp(b.label.bytes()));
+                self.children = children.into_boxed_slice();
+                if let Some(extra) = self.extra.as_mut() {
+                    extra.wide = None;
+                }
+                self.drop_empty_extra();
+            } else if wide.len() < wide.capacity() / 4 {
+                wide.shrink_to_fit();
+            }
+            return child;
+        }
+        let at = self
+            .children
+            .iter()
+            .position(|node| node.label.bytes() == label)?;
+        let mut children = take(&mut self.children).into_vec();
+        let node = children.remove(at);
+        self.children = children.into_boxed_slice();
+        Some(node.body)
+    }
+
+    fn drop_empty_extra(&mut self) {
+        if self
+            .extra
+            .as_ref()
+            .is_some_and(|e| e.plus.is_none() && e.wide.is_none())
+        {
+            self.extra = None;
+        }
+    }
+
+    /// Whether this node holds anything besides the child reached by `step`.
+    fn has_more_than(&self, step: Step<'_>) -> bool {
+        let labelled = self.wide().map_or(self.children.len(), HashMap::len);
+        let others = match step {
+            Step::Label(_) => labelled > 1 || self.plus().is_some(),
+            Step::Plus => labelled > 0,
+        };
+        self.value != NONE || self.hash != NONE || others
+    }
+
+    /// Whether this node has no children at all.
+    fn is_leaf(&self) -> bool {
+        self.children.is_empty() && self.extra.is_none()
+    }
+
+    /// Moves every child of this node onto `stack`.
+    fn take_children(&mut self, stack: &mut Vec<Body>) {
+        stack.extend(
+            take(&mut self.children)
+                .into_vec()
+                .into_iter()
+                .map(|node| node.body),
+        );
+        if let Some(extra) = self.extra.take() {
+            let Extra { plus, wide } = *extra;
+            stack.extend(plus);
+            stack.extend(wide.into_iter().flat_map(|wide| wide.into_values()));
+        }
+    }
+
+    /// Calls `f` with each child, `+` as the label of the plus child.
+    fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a str, &'a Body)) {
+        if let Some(plus) = self.plus() {
+            f("+", plus);
+        }
+        match self.wide() {
+            Some(wide) => wide
+                .iter()
+                .for_each(|(label, body)| f(label.as_str(), body)),
+            None => self
+                .children
+                .iter()
+                .for_each(|node| f(node.label.as_str(), &node.body)),
+        }
+    }
+
+    /// Bytes owned on the heap by this node alone (not its children's own allocations).
+    fn heap_bytes(&self) -> usize {
+        let labels: usize = self
+            .children
+            .iter()
+            .map(|node| node.label.heap_bytes())
+            .sum();
+        let mut bytes = self.children.len() * size_of::<Node>() + labels;
+        if let Some(extra) = &self.extra {
+            bytes += size_of::<Extra>();
+            if let Some(wide) = &extra.wide {
+                // The table keeps one control byte per bucket and fills 7/8 of its buckets.
+                let buckets = (wide.capacity() * 8 / 7).next_power_of_two();
+                let labels: usize = wide.keys().map(Label::heap_bytes).sum();
+                bytes += buckets * (size_of::<(Label, Body)>() + 1) + labels;
+            }
+        }
+        bytes
+    }
+}
+
+/// Dropping frees children through a work list: a recursive drop of a filter with thousands of
+/// levels would overflow the stack.
+impl Drop for Body {
+    fn drop(&mut self) {
+        if self.is_leaf() {
+            return;
+        }
+        let mut stack = Vec::new();
+        self.take_children(&mut stack);
+        while let Some(mut body) = stack.pop() {
+            body.take_children(&mut stack);
+        }
+    }
 }
 
 /// Topic-name bytes left to match: the offset of the next level, or [`DONE`].
@@ -63,9 +337,20 @@ type Pos = usize;
 /// The topic has no levels left.
 const DONE: Pos = usize::MAX;
 
+/// The level of `topic` starting at byte `pos`, and where the next one starts.
+#[inline]
+fn split_level(topic: &str, pos: Pos) -> (&[u8], Pos) {
+    let rest = topic.as_bytes().get(pos..).unwrap_or_default();
+    // Levels are short: a plain loop beats a vectorised search's setup.
+    match rest.iter().position(|&b| b == b'/') {
+        Some(slash) => (&rest[..slash], pos + slash + 1),
+        None => (rest, DONE),
+    }
+}
+
 /// Work items a match keeps without allocating: one per `+` branch still pending, which is at
 /// most the depth of the deepest stored filter.
-type WorkList = SmallVec<[(u32, Pos); 16]>;
+type WorkList<'a> = SmallVec<[(&'a Body, Pos); 16]>;
 
 /// A map from topic filters to values, queried by topic name: the subscription index.
 ///
@@ -73,8 +358,10 @@ type WorkList = SmallVec<[(u32, Pos); 16]>;
 /// wildcard wherever it fills a level and `#` when it fills the last one. A `#` anywhere else
 /// is stored as a plain level, which no valid topic name can match.
 pub struct TopicTree<V> {
-    trie: Trie<Wild, HashMap>,
+    root: Body,
     values: Slab<V>,
+    /// The number of nodes besides the root.
+    nodes: usize,
 }
 
 impl<V> Default for TopicTree<V> {
@@ -87,8 +374,9 @@ impl<V> TopicTree<V> {
     /// An empty tree.
     pub fn new() -> Self {
         Self {
-            trie: Trie::new(),
+            root: Body::default(),
             values: Slab::new(),
+            nodes: 0,
         }
     }
 
@@ -104,87 +392,98 @@ impl<V> TopicTree<V> {
 
     /// The number of nodes besides the root; 0 once every filter is removed.
     pub fn node_count(&self) -> usize {
-        self.trie.node_count()
+        self.nodes
     }
 
     /// Bytes the tree owns on the heap, excluding what the values themselves own; an estimate
-    /// from capacities, for metrics.
+    /// from capacities, for metrics. Walks the whole tree.
     pub fn heap_bytes(&self) -> usize {
-        self.trie.heap_bytes() + self.values.heap_bytes()
+        let mut bytes = self.values.heap_bytes();
+        let mut stack = vec![&self.root];
+        while let Some(body) = stack.pop() {
+            bytes += body.heap_bytes();
+            body.for_each_child(|_, child| stack.push(child));
+        }
+        bytes
     }
 
     /// The value stored for exactly `filter`.
     pub fn get(&self, filter: &str) -> Option<&V> {
-        let slot = self.slot(self.locate(filter)?);
-        self.values.get(slot)
+        let (mut steps, hash) = parse(filter);
+        let body = steps.try_fold(&self.root, |body, step| body.step(step))?;
+        self.values.get(if hash { body.hash } else { body.value })
     }
 
     /// The value stored for exactly `filter`, mutably.
     pub fn get_mut(&mut self, filter: &str) -> Option<&mut V> {
-        let slot = self.slot(self.locate(filter)?);
-        self.values.get_mut(slot)
+        let (mut steps, hash) = parse(filter);
+        let body = steps.try_fold(&mut self.root, |body, step| body.step_mut(step))?;
+        self.values
+            .get_mut(if hash { body.hash } else { body.value })
     }
 
     /// The value stored for `filter`, made by `make` and stored first if there is none.
     ///
     /// # Panics
-    /// When the tree already holds about 4 billion levels or values (ids are 32 bits).
+    /// When the tree already holds about 4 billion values (slots are 32 bits).
     pub fn get_or_insert_with(&mut self, filter: &str, make: impl FnOnce() -> V) -> &mut V {
-        let mut node = ROOT;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            let last = levels.peek().is_none();
-            if last && level == "#" {
-                let slot = &mut self.trie.node_mut(node).extra.hash;
-                return self.values.get_or_insert_with(slot, make);
-            }
-            node = if level == "+" {
-                self.plus_or_insert(node)
-            } else {
-                self.trie.child_or_insert(node, level)
-            };
+        let (steps, hash) = parse(filter);
+        let mut body = &mut self.root;
+        for step in steps {
+            let (child, created) = body.step_or_insert(step);
+            self.nodes += usize::from(created);
+            body = child;
         }
-        let slot = &mut self.trie.node_mut(node).value;
+        let slot = if hash {
+            &mut body.hash
+        } else {
+            &mut body.value
+        };
         self.values.get_or_insert_with(slot, make)
     }
 
     /// Removes `filter` and returns its value, freeing the nodes that no longer lead anywhere.
     pub fn remove(&mut self, filter: &str) -> Option<V> {
-        // The deepest node above the value that must stay, and the step from it toward the
-        // value: everything below that step is a chain that exists only for this filter.
-        let mut cut: Option<(u32, Step<'_>)> = None;
-        let mut node = ROOT;
-        let mut levels = filter.split('/').peekable();
-        let spot = loop {
-            let level = levels.next()?;
-            let last = levels.peek().is_none();
-            if last && level == "#" {
-                break Spot::Hash(node);
+        let (steps, hash) = parse(filter);
+        // The depth of the deepest node above the value that must stay: everything below it
+        // on the way to the value exists only for this filter.
+        let mut cut = 0;
+        let mut depth = 0;
+        let mut body = &self.root;
+        for step in steps.clone() {
+            let child = body.step(step)?;
+            if body.has_more_than(step) {
+                cut = depth;
             }
-            let step = if level == "+" {
-                Step::Plus
-            } else {
-                Step::Label(level)
-            };
-            let child = self.step(node, step)?;
-            if node == ROOT || self.has_more_than(node, step) {
-                cut = Some((node, step));
-            }
-            node = child;
-            if last {
-                break Spot::Value(node);
-            }
-        };
-        let value = match spot {
-            Spot::Value(id) => self.values.take(&mut self.trie.node_mut(id).value),
-            Spot::Hash(id) => self.values.take(&mut self.trie.node_mut(id).extra.hash),
-        }?;
-        if let Some((parent, step)) = cut {
-            if self.trie.is_bare(node) {
-                self.detach(parent, step);
-            }
+            body = child;
+            depth += 1;
         }
-        self.trie.reset_if_bare();
+        let (mut slot, other) = if hash {
+            (body.hash, body.value)
+        } else {
+            (body.value, body.hash)
+        };
+        let value = self.values.take(&mut slot)?;
+        let prune = depth > 0 && other == NONE && body.is_leaf();
+        if prune {
+            let parent = steps
+                .clone()
+                .take(cut)
+                .try_fold(&mut self.root, |body, step| body.step_mut(step));
+            if let (Some(parent), Some(step)) = (parent, steps.clone().nth(cut)) {
+                parent.detach(step);
+                self.nodes -= depth - cut;
+            }
+        } else if let Some(body) = steps
+            .clone()
+            .try_fold(&mut self.root, |body, step| body.step_mut(step))
+        {
+            *(if hash {
+                &mut body.hash
+            } else {
+                &mut body.value
+            }) = NONE;
+        }
         Some(value)
     }
 
@@ -194,146 +493,69 @@ impl<V> TopicTree<V> {
     /// of each node it reaches; it allocates nothing unless stored filters nest `+` levels
     /// deeper than the work list's inline capacity. The order of the calls is unspecified.
     pub fn for_each_match<'a>(&'a self, topic: &str, mut f: impl FnMut(&'a V)) {
-        // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with `$`.
-        let system = topic.starts_with('$');
         let mut work = WorkList::new();
-        let mut next = Some((ROOT, 0));
-        while let Some((id, pos)) = next.take().or_else(|| work.pop()) {
-            let node = self.trie.node(id);
+        let root = &self.root;
+        let (level, after) = split_level(topic, 0);
+        // [MQTT-4.7.2-1] Filters starting with a wildcard do not match topics starting with `$`.
+        if !topic.starts_with('$') {
+            self.emit(root.hash, &mut f);
+            if let Some(plus) = root.plus() {
+                work.push((plus, after));
+            }
+        }
+        let mut next = root.child(level).map(|child| (child, after));
+        while let Some((body, pos)) = next.take().or_else(|| work.pop()) {
             if pos == DONE {
-                self.emit(node.value, &mut f);
+                self.emit(body.value, &mut f);
                 // [MQTT-4.7.1-2] `#` also matches the level before it.
-                self.emit(node.extra.hash, &mut f);
+                self.emit(body.hash, &mut f);
                 continue;
             }
-            let rest = &topic[pos..];
-            let (level, after) = match rest.find('/') {
-                Some(slash) => (&rest[..slash], pos + slash + 1),
-                None => (rest, DONE),
-            };
-            if !(system && id == ROOT) {
-                self.emit(node.extra.hash, &mut f);
-                if node.extra.plus != NONE {
-                    work.push((node.extra.plus, after));
-                }
+            let (level, after) = split_level(topic, pos);
+            self.emit(body.hash, &mut f);
+            if let Some(plus) = body.plus() {
+                work.push((plus, after));
             }
-            next = self
-                .trie
-                .child(id, level.as_bytes())
-                .map(|child| (child, after));
+            next = body.child(level).map(|child| (child, after));
         }
     }
 
     /// Calls `f` with every filter and its value, in no particular order (for snapshots).
     pub fn for_each_filter<'a>(&'a self, mut f: impl FnMut(&str, &'a V)) {
         let mut filter = String::new();
-        // (node, length of its parent's filter, the level leading to it); the root's children
-        // start the filter, the others follow a `/`.
-        let mut stack: Vec<(u32, usize, &str)> = vec![(ROOT, 0, "")];
-        while let Some((id, parent_len, level)) = stack.pop() {
-            let node = self.trie.node(id);
-            if id != ROOT {
-                push_level(&mut filter, parent_len, level);
-                if let Some(value) = self.values.get(node.value) {
-                    f(&filter, value);
-                }
-            }
+        // (node, length of its parent's filter, the level leading to it)
+        let mut stack: Vec<(&Body, usize, &str)> = Vec::new();
+        self.visit(&self.root, &mut filter, &mut f);
+        self.root
+            .for_each_child(|level, child| stack.push((child, NO_PARENT, level)));
+        while let Some((body, parent_len, level)) = stack.pop() {
+            push_level(&mut filter, parent_len, level);
+            self.visit(body, &mut filter, &mut f);
             let len = filter.len();
-            // Children of the root have no parent level to separate from.
-            let children_at = if id == ROOT { NO_PARENT } else { len };
-            if let Some(value) = self.values.get(node.extra.hash) {
-                push_level(&mut filter, children_at, "#");
-                f(&filter, value);
-                filter.truncate(len);
-            }
-            if node.extra.plus != NONE {
-                stack.push((node.extra.plus, children_at, "+"));
-            }
-            let child = |edge| edge_entry(edge, children_at);
-            match self.trie.big_map(id) {
-                Some(map) => stack.extend(map.edges().map(child)),
-                None => stack.extend(self.trie.small_edges(id).iter().map(child)),
-            }
+            body.for_each_child(|level, child| stack.push((child, len, level)));
         }
     }
 
+    /// Calls `f` with the filters ending at `body`, whose filter is in `filter`.
+    fn visit<'a>(&'a self, body: &Body, filter: &mut String, f: &mut impl FnMut(&str, &'a V)) {
+        let len = filter.len();
+        let root = std::ptr::eq(body, &self.root);
+        if let Some(value) = self.values.get(body.value) {
+            f(filter, value);
+        }
+        if let Some(value) = self.values.get(body.hash) {
+            push_level(filter, if root { NO_PARENT } else { len }, "#");
+            f(filter, value);
+            filter.truncate(len);
+        }
+    }
+
+    #[inline]
     fn emit<'a>(&'a self, slot: u32, f: &mut impl FnMut(&'a V)) {
         if let Some(value) = self.values.get(slot) {
             f(value);
         }
     }
-
-    /// Where the value of `filter` lives, if its nodes exist.
-    fn locate(&self, filter: &str) -> Option<Spot> {
-        let mut node = ROOT;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level == "#" && levels.peek().is_none() {
-                return Some(Spot::Hash(node));
-            }
-            let step = if level == "+" {
-                Step::Plus
-            } else {
-                Step::Label(level)
-            };
-            node = self.step(node, step)?;
-        }
-        Some(Spot::Value(node))
-    }
-
-    fn slot(&self, spot: Spot) -> u32 {
-        match spot {
-            Spot::Value(id) => self.trie.node(id).value,
-            Spot::Hash(id) => self.trie.node(id).extra.hash,
-        }
-    }
-
-    fn step(&self, id: u32, step: Step<'_>) -> Option<u32> {
-        match step {
-            Step::Label(label) => self.trie.child(id, label.as_bytes()),
-            Step::Plus => Some(self.trie.node(id).extra.plus).filter(|&plus| plus != NONE),
-        }
-    }
-
-    fn plus_or_insert(&mut self, id: u32) -> u32 {
-        let plus = self.trie.node(id).extra.plus;
-        if plus != NONE {
-            return plus;
-        }
-        let child = self.trie.alloc();
-        self.trie.node_mut(id).extra.plus = child;
-        child
-    }
-
-    /// Whether `id` holds anything besides the child reached by `step`.
-    fn has_more_than(&self, id: u32, step: Step<'_>) -> bool {
-        let node = self.trie.node(id);
-        let labelled = self.trie.edge_count(id);
-        let other_children = match step {
-            Step::Label(_) => labelled > 1 || node.extra.plus != NONE,
-            Step::Plus => labelled > 0,
-        };
-        node.value != NONE || node.extra.hash != NONE || other_children
-    }
-
-    /// Unlinks the child of `id` reached by `step` and frees it with everything below.
-    fn detach(&mut self, id: u32, step: Step<'_>) {
-        let child = match step {
-            Step::Label(label) => self.trie.remove_edge(id, label.as_bytes()),
-            Step::Plus => {
-                let plus = &mut self.trie.node_mut(id).extra.plus;
-                Some(std::mem::replace(plus, NONE)).filter(|&plus| plus != NONE)
-            }
-        };
-        if let Some(child) = child {
-            self.trie.free_subtree(child);
-        }
-    }
-}
-
-/// A work item of [`TopicTree::for_each_filter`] for the child behind `edge`.
-fn edge_entry(edge: &Edge, parent_len: usize) -> (u32, usize, &str) {
-    (edge.child(), parent_len, edge.label_str())
 }
 
 /// The parent length given to children of the root, which write no `/` before their level.
@@ -357,5 +579,16 @@ impl<V: fmt::Debug> fmt::Debug for TopicTree<V> {
         self.for_each_filter(|filter, value| entries.push((filter.to_owned(), value)));
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         f.debug_map().entries(entries).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_nodes_are_56_bytes() {
+        assert_eq!(size_of::<Body>(), 32);
+        assert_eq!(size_of::<Node>(), 56);
     }
 }

@@ -1,62 +1,42 @@
-//! The storage both trees share: an arena of nodes linked by `u32` ids, and a slab of values.
+//! The node arena behind [`TopicIndex`](super::TopicIndex): nodes linked by `u32` ids.
 
+use std::collections::BTreeSet;
 use std::mem::{size_of, take};
 
 use smallvec::SmallVec;
 
-use super::edge::{ChildMap, Edge};
-
-/// The id that stands for "no node" or "no value".
-pub(super) const NONE: u32 = u32::MAX;
+use super::edge::Edge;
+pub(super) use super::slab::NONE;
 
 /// The root node, which stands for no level at all and is never freed.
 pub(super) const ROOT: u32 = 0;
 
 /// Up to this many children sit in a sorted inline slice that lookups scan; more move into a
-/// [`ChildMap`]. Scanning 8 edges touches three cache lines, about what one hash probe costs.
+/// B-tree. Scanning 8 edges touches three cache lines.
 const SMALL_MAX: usize = 8;
 
 /// A wide node whose children fall to this many moves them back to a slice.
 const SHRINK_AT: usize = SMALL_MAX / 2;
 
-/// What a kind of tree keeps in each node besides its value and labelled children.
-pub(super) trait Extra: Default {
-    /// A child reached without a label (the filter tree's `+`).
-    fn unlabelled_child(&self) -> Option<u32>;
-    /// Whether this holds nothing, so the node may be pruned once it has no value or children.
-    fn is_bare(&self) -> bool;
-}
+/// Wide nodes keep their children sorted, so pages resume after a label in `O(log n)`.
+pub(super) type Wide = BTreeSet<Edge>;
 
-/// The retained index keeps nothing extra.
-impl Extra for () {
-    fn unlabelled_child(&self) -> Option<u32> {
-        None
-    }
-
-    fn is_bare(&self) -> bool {
-        true
-    }
-}
-
-/// One level of a topic or filter.
-pub(super) struct Node<X> {
+/// One level of a topic.
+pub(super) struct Node {
     /// The labelled children, sorted by label, while there are at most [`SMALL_MAX`].
     edges: Box<[Edge]>,
     /// The index of this node's map in [`Trie::maps`] once it has more children, else [`NONE`].
     big: u32,
-    /// The slot in [`Slab`] of the value stored at this node, or [`NONE`].
+    /// The slot in the value slab of the value stored at this node, or [`NONE`].
     pub(super) value: u32,
-    /// What the kind of tree adds.
-    pub(super) extra: X,
 }
 
-impl<X: Default> Default for Node<X> {
+impl Default for Node {
     fn default() -> Self {
         Self {
             edges: Box::default(),
             big: NONE,
             value: NONE,
-            extra: X::default(),
         }
     }
 }
@@ -66,14 +46,14 @@ impl<X: Default> Default for Node<X> {
 /// Ids instead of boxes halve the size of a link, spare one allocation per node, and let
 /// dropping a deep tree run without recursion. Freed ids are reused; a trie that empties
 /// completely gives all of its memory back.
-pub(super) struct Trie<X, M> {
-    nodes: Vec<Node<X>>,
+pub(super) struct Trie {
+    nodes: Vec<Node>,
     free_nodes: Vec<u32>,
-    maps: Vec<M>,
+    maps: Vec<Wide>,
     free_maps: Vec<u32>,
 }
 
-impl<X: Extra, M: ChildMap> Trie<X, M> {
+impl Trie {
     /// A trie with only the root.
     pub(super) fn new() -> Self {
         Self {
@@ -86,13 +66,13 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
 
     /// The node with id `id`.
     #[inline]
-    pub(super) fn node(&self, id: u32) -> &Node<X> {
+    pub(super) fn node(&self, id: u32) -> &Node {
         &self.nodes[id as usize]
     }
 
     /// The node with id `id`, mutably.
     #[inline]
-    pub(super) fn node_mut(&mut self, id: u32) -> &mut Node<X> {
+    pub(super) fn node_mut(&mut self, id: u32) -> &mut Node {
         &mut self.nodes[id as usize]
     }
 
@@ -106,7 +86,7 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
                 .find(|edge| edge.label() == label)
                 .map(Edge::child)
         } else {
-            self.maps[node.big as usize].child(label)
+            self.maps[node.big as usize].get(label).map(Edge::child)
         }
     }
 
@@ -150,7 +130,7 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
             edges.extend(old);
             node.edges = edges.into_boxed_slice();
         } else {
-            let mut map = M::default();
+            let mut map = Wide::new();
             for old in take(&mut node.edges) {
                 map.insert(old);
             }
@@ -172,16 +152,16 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
         }
         let big = node.big;
         let map = &mut self.maps[big as usize];
-        let edge = map.remove(label)?;
+        let edge = map.take(label)?;
         if map.len() <= SHRINK_AT {
-            node.edges = map.take_sorted().into_boxed_slice();
+            node.edges = take(map).into_iter().collect();
             node.big = NONE;
             self.free_maps.push(big);
         }
         Some(edge.child())
     }
 
-    fn alloc_map(&mut self, map: M) -> u32 {
+    fn alloc_map(&mut self, map: Wide) -> u32 {
         if let Some(id) = self.free_maps.pop() {
             self.maps[id as usize] = map;
             return id;
@@ -208,15 +188,15 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
     }
 
     /// The map holding the labelled children of `id`, if it has many.
-    pub(super) fn big_map(&self, id: u32) -> Option<&M> {
+    pub(super) fn big_map(&self, id: u32) -> Option<&Wide> {
         let big = self.node(id).big;
         (big != NONE).then(|| &self.maps[big as usize])
     }
 
-    /// Whether `id` has no value, no children and nothing extra.
+    /// Whether `id` has no value and no children.
     pub(super) fn is_bare(&self, id: u32) -> bool {
         let node = self.node(id);
-        node.value == NONE && node.big == NONE && node.edges.is_empty() && node.extra.is_bare()
+        node.value == NONE && node.big == NONE && node.edges.is_empty()
     }
 
     /// Frees `top` and every node below it.
@@ -227,10 +207,9 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
         while let Some(id) = stack.pop() {
             let node = take(&mut self.nodes[id as usize]);
             stack.extend(node.edges.iter().map(Edge::child));
-            stack.extend(node.extra.unlabelled_child());
             if node.big != NONE {
                 let map = take(&mut self.maps[node.big as usize]);
-                stack.extend(map.edges().map(Edge::child));
+                stack.extend(map.iter().map(Edge::child));
                 self.free_maps.push(node.big);
             }
             self.free_nodes.push(id);
@@ -257,98 +236,15 @@ impl<X: Extra, M: ChildMap> Trie<X, M> {
             .flat_map(|node| node.edges.iter())
             .map(|edge| size_of::<Edge>() + edge.heap_bytes())
             .sum();
-        let maps: usize = self.maps.iter().map(ChildMap::heap_bytes).sum();
-        self.nodes.capacity() * size_of::<Node<X>>()
-            + self.maps.capacity() * size_of::<M>()
+        // B-tree nodes hold up to 11 edges and run about two thirds full.
+        let maps: usize = (self.maps.iter())
+            .map(|map| map.len() * size_of::<Edge>() * 3 / 2)
+            .sum::<usize>()
+            + (self.maps.iter().flatten().map(Edge::heap_bytes)).sum::<usize>();
+        self.nodes.capacity() * size_of::<Node>()
+            + self.maps.capacity() * size_of::<Wide>()
             + (self.free_nodes.capacity() + self.free_maps.capacity()) * size_of::<u32>()
             + edges
             + maps
-    }
-}
-
-/// Values in one vector, addressed by `u32` slots, so nodes stay small whatever `V` is.
-pub(super) struct Slab<V> {
-    slots: Vec<Option<V>>,
-    free: Vec<u32>,
-    len: usize,
-}
-
-impl<V> Slab<V> {
-    /// An empty slab.
-    pub(super) fn new() -> Self {
-        Self {
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-        }
-    }
-
-    /// The number of values.
-    pub(super) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The value in `slot`; [`NONE`] has none.
-    #[inline]
-    pub(super) fn get(&self, slot: u32) -> Option<&V> {
-        self.slots.get(slot as usize)?.as_ref()
-    }
-
-    /// The value in `slot`, mutably.
-    pub(super) fn get_mut(&mut self, slot: u32) -> Option<&mut V> {
-        self.slots.get_mut(slot as usize)?.as_mut()
-    }
-
-    /// The value in `*slot`, made and stored in a new slot written to `*slot` if there is none.
-    pub(super) fn get_or_insert_with(
-        &mut self,
-        slot: &mut u32,
-        make: impl FnOnce() -> V,
-    ) -> &mut V {
-        if self.get(*slot).is_none() {
-            *slot = self.alloc();
-            self.len += 1;
-        }
-        self.slots[*slot as usize].get_or_insert_with(make)
-    }
-
-    /// Stores `value` in `*slot`, allocating a slot if `*slot` has none; returns the old value.
-    pub(super) fn replace(&mut self, slot: &mut u32, value: V) -> Option<V> {
-        if let Some(stored) = self.get_mut(*slot) {
-            return Some(std::mem::replace(stored, value));
-        }
-        *slot = self.alloc();
-        self.slots[*slot as usize] = Some(value);
-        self.len += 1;
-        None
-    }
-
-    /// Takes the value out of `*slot` and sets `*slot` to [`NONE`].
-    pub(super) fn take(&mut self, slot: &mut u32) -> Option<V> {
-        let value = self.slots.get_mut(*slot as usize)?.take()?;
-        self.free.push(*slot);
-        self.len -= 1;
-        *slot = NONE;
-        if self.len == 0 {
-            *self = Self::new();
-        }
-        Some(value)
-    }
-
-    fn alloc(&mut self) -> u32 {
-        if let Some(slot) = self.free.pop() {
-            return slot;
-        }
-        let slot = match u32::try_from(self.slots.len()) {
-            Ok(slot) if slot != NONE => slot,
-            _ => panic!("topic tree is full: value slots are 32 bits"),
-        };
-        self.slots.push(None);
-        slot
-    }
-
-    /// Bytes owned on the heap by the slab itself (not by the values).
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * size_of::<Option<V>>() + self.free.capacity() * size_of::<u32>()
     }
 }
