@@ -347,7 +347,72 @@ fn check_index(topics: &[String], filters: &[String], page: usize) -> Result<(),
     Ok(())
 }
 
+/// One step of a random workload.
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(String),
+    Remove(String),
+}
+
+/// Applies `ops` to a tree and an index and to `BTreeMap` models, comparing as it goes; then
+/// removes what is left and checks that both structures are back to nothing.
+fn check_churn(ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut tree = TopicTree::new();
+    let mut index = TopicIndex::new();
+    let mut filters = std::collections::BTreeMap::new();
+    let mut topics = std::collections::BTreeMap::new();
+    for (n, op) in ops.iter().enumerate() {
+        match op {
+            Op::Insert(filter) => {
+                *tree.get_or_insert_with(filter, || 0) += 1;
+                *filters.entry(filter.clone()).or_insert(0) += 1;
+                let topic = filter.replace(['+', '#'], "w");
+                prop_assert_eq!(index.insert(&topic, n), topics.insert(topic, n));
+            }
+            Op::Remove(filter) => {
+                prop_assert_eq!(tree.remove(filter), filters.remove(filter));
+                let topic = filter.replace(['+', '#'], "w");
+                prop_assert_eq!(index.remove(&topic), topics.remove(&topic));
+            }
+        }
+        prop_assert_eq!(tree.len(), filters.len());
+        prop_assert_eq!(index.len(), topics.len());
+    }
+    for (filter, count) in &filters {
+        prop_assert_eq!(tree.get(filter), Some(count));
+        prop_assert_eq!(tree.remove(filter), Some(*count));
+    }
+    for (topic, n) in &topics {
+        prop_assert_eq!(index.get(topic), Some(n));
+        prop_assert_eq!(index.remove(topic), Some(*n));
+    }
+    prop_assert_eq!(
+        (tree.len(), tree.node_count(), tree.heap_bytes()),
+        (0, 0, 0)
+    );
+    prop_assert_eq!((index.len(), index.node_count()), (0, 0));
+    Ok(())
+}
+
+fn ops(level: impl Strategy<Value = String> + Clone) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        3 => filter(level.clone()).prop_map(Op::Insert),
+        2 => filter(level).prop_map(Op::Remove),
+    ];
+    prop::collection::vec(op, 0..150)
+}
+
 proptest! {
+    #[test]
+    fn insert_remove_sequences_match_a_model(ops in ops(narrow_level())) {
+        check_churn(&ops)?;
+    }
+
+    #[test]
+    fn insert_remove_sequences_with_wide_nodes_match_a_model(ops in ops(wide_level())) {
+        check_churn(&ops)?;
+    }
+
     #[test]
     fn tree_matches_like_the_reference(
         filters in prop::collection::vec(filter(narrow_level()), 0..40),
