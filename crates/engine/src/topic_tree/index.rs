@@ -19,6 +19,30 @@ use super::trie::{NONE, ROOT, Trie};
 ///
 /// Topic names are expected to be valid ([`gridmq_codec::TopicName`] checks them); a `+` or
 /// `#` in one is stored as a plain level.
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use gridmq_engine::topic_tree::TopicIndex;
+///
+/// let mut retained = TopicIndex::new();
+/// for topic in ["fleet/v1/status", "fleet/v2/status", "fleet/v3/status", "$SYS/uptime"] {
+///     retained.insert(topic, topic.len());
+/// }
+/// // Pages of two, each resuming after the last topic of the one before.
+/// let mut pages = Vec::new();
+/// let mut token: Option<String> = None;
+/// loop {
+///     let mut page = Vec::new();
+///     let _ = retained.for_each_match_after("#", token.as_deref(), |topic, _| {
+///         page.push(topic.to_owned());
+///         if page.len() == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+///     });
+///     let Some(last) = page.last() else { break };
+///     token = Some(last.clone());
+///     pages.push(page);
+/// }
+/// assert_eq!(pages, [vec!["fleet/v1/status", "fleet/v2/status"], vec!["fleet/v3/status"]]);
+/// ```
 pub struct TopicIndex<V> {
     trie: Trie,
     values: Slab<V>,

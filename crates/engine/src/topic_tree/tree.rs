@@ -357,6 +357,27 @@ type WorkList<'a> = SmallVec<[(&'a Body, Pos); 16]>;
 /// Filters are expected to be valid ([`gridmq_codec::TopicFilter`] checks them): `+` is a
 /// wildcard wherever it fills a level and `#` when it fills the last one. A `#` anywhere else
 /// is stored as a plain level, which no valid topic name can match.
+///
+/// ```
+/// use gridmq_engine::topic_tree::TopicTree;
+///
+/// let mut subscriptions: TopicTree<Vec<&str>> = TopicTree::new();
+/// subscriptions.get_or_insert_with("fleet/+/alerts/#", Vec::new).push("ops");
+/// subscriptions.get_or_insert_with("fleet/v7/alerts", Vec::new).push("driver");
+/// subscriptions.get_or_insert_with("#", Vec::new).push("audit");
+///
+/// let mut sessions: Vec<&str> = Vec::new();
+/// subscriptions.for_each_match("fleet/v7/alerts", |s| sessions.extend(s));
+/// sessions.sort();
+/// assert_eq!(sessions, ["audit", "driver", "ops"]);
+///
+/// // `#` and `+` at the start do not match `$` topics.
+/// let mut count = 0;
+/// subscriptions.for_each_match("$SYS/load", |_| count += 1);
+/// assert_eq!(count, 0);
+///
+/// assert_eq!(subscriptions.remove("fleet/v7/alerts"), Some(vec!["driver"]));
+/// ```
 pub struct TopicTree<V> {
     root: Body,
     values: Slab<V>,
