@@ -73,6 +73,14 @@ impl Edge {
         }
     }
 
+    /// The same edge leading to `child` instead.
+    pub(super) fn with_child(self, child: u32) -> Self {
+        match self {
+            Self::Inline { len, bytes, .. } => Self::Inline { len, bytes, child },
+            Self::Heap { label, .. } => Self::Heap { label, child },
+        }
+    }
+
     /// Bytes this edge owns on the heap besides itself.
     pub(super) fn heap_bytes(&self) -> usize {
         match self {

@@ -131,6 +131,11 @@ impl<V> TopicIndex<V> {
             }
         }
         self.trie.reset_if_bare();
+        self.trie.compact_if_sparse();
+        if self.values.is_sparse() {
+            self.values
+                .compact(|visit| self.trie.for_each_slot_mut(visit));
+        }
         Some(value)
     }
 

@@ -5,6 +5,9 @@ use std::mem::size_of;
 /// The slot that stands for "no value" (and, in the index, "no node").
 pub(super) const NONE: u32 = u32::MAX;
 
+/// Slabs and arenas smaller than this are not worth compacting.
+pub(super) const COMPACT_MIN: usize = 64;
+
 /// Values in one vector, addressed by `u32` slots, so nodes stay small whatever `V` is.
 pub(super) struct Slab<V> {
     slots: Vec<Option<V>>,
@@ -72,6 +75,26 @@ impl<V> Slab<V> {
             *self = Self::new();
         }
         Some(value)
+    }
+
+    /// Whether most slots are free, so that [`compact`](Self::compact) is worth a walk over the
+    /// owner's nodes. Compacting when three quarters are free keeps the cost amortised `O(1)`
+    /// per removal.
+    pub(super) fn is_sparse(&self) -> bool {
+        self.slots.len() >= COMPACT_MIN && self.len < self.slots.len() / 4
+    }
+
+    /// Moves every value to a slab sized to fit; `for_each_slot` must call the given function
+    /// on every slot the owner holds, which rewrites it.
+    pub(super) fn compact(&mut self, for_each_slot: impl FnOnce(&mut dyn FnMut(&mut u32))) {
+        let mut old = std::mem::replace(self, Self::new());
+        self.slots.reserve_exact(old.len);
+        for_each_slot(&mut |slot| {
+            if let Some(value) = old.slots.get_mut(*slot as usize).and_then(Option::take) {
+                *slot = NONE;
+                self.replace(slot, value);
+            }
+        });
     }
 
     fn alloc(&mut self) -> u32 {

@@ -230,6 +230,45 @@ fn wide_nodes_grow_and_shrink() {
     );
 }
 
+#[test]
+fn memory_comes_back_after_mass_removal() {
+    let topics: Vec<String> = (0..10_000)
+        .map(|i| format!("site/{}/dev/{i}", i % 50))
+        .collect();
+    let mut tree = TopicTree::new();
+    let mut index = TopicIndex::new();
+    for topic in &topics {
+        tree.get_or_insert_with(topic, || topic.clone());
+        index.insert(topic, topic.clone());
+    }
+    let (tree_peak, index_peak) = (tree.heap_bytes(), index.heap_bytes());
+    let (kept, gone) = topics.split_at(20);
+    for topic in gone {
+        assert_eq!(tree.remove(topic).as_ref(), Some(topic));
+        assert_eq!(index.remove(topic).as_ref(), Some(topic));
+    }
+    assert!(
+        tree.heap_bytes() * 50 < tree_peak,
+        "{} of {tree_peak}",
+        tree.heap_bytes()
+    );
+    assert!(
+        index.heap_bytes() * 50 < index_peak,
+        "{} of {index_peak}",
+        index.heap_bytes()
+    );
+    for topic in kept {
+        assert_eq!(tree_matches(&tree, topic), [topic.as_str()]);
+        assert_eq!(index_matches(&index, topic, None), [topic.as_str()]);
+        assert_eq!(tree.get(topic), Some(topic));
+        assert_eq!(index.get(topic), Some(topic));
+    }
+    assert_eq!(
+        index_matches(&index, "site/+/dev/+", None).len(),
+        kept.len()
+    );
+}
+
 /// Levels drawn from a small alphabet, with empty and `$` levels, so matches are common.
 fn narrow_level() -> impl Strategy<Value = String> + Clone {
     prop::sample::select(vec!["a", "b", "", "$s", "ab"]).prop_map(str::to_owned)

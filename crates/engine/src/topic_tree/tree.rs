@@ -279,6 +279,20 @@ impl Body {
         }
     }
 
+    /// Calls `f` with every value slot of this node and all below it.
+    fn for_each_slot_mut(&mut self, f: &mut dyn FnMut(&mut u32)) {
+        let mut stack = vec![self];
+        while let Some(body) = stack.pop() {
+            f(&mut body.value);
+            f(&mut body.hash);
+            stack.extend(body.children.iter_mut().map(|node| &mut node.body));
+            if let Some(extra) = body.extra.as_deref_mut() {
+                stack.extend(extra.plus.as_mut());
+                stack.extend(extra.wide.iter_mut().flat_map(|wide| wide.values_mut()));
+            }
+        }
+    }
+
     /// Calls `f` with each child, `+` as the label of the plus child.
     fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a str, &'a Body)) {
         if let Some(plus) = self.plus() {
@@ -504,6 +518,10 @@ impl<V> TopicTree<V> {
             } else {
                 &mut body.value
             }) = NONE;
+        }
+        if self.values.is_sparse() {
+            self.values
+                .compact(|visit| self.root.for_each_slot_mut(visit));
         }
         Some(value)
     }

@@ -6,6 +6,7 @@ use std::mem::{size_of, take};
 use smallvec::SmallVec;
 
 use super::edge::Edge;
+use super::slab::COMPACT_MIN;
 pub(super) use super::slab::NONE;
 
 /// The root node, which stands for no level at all and is never freed.
@@ -220,6 +221,56 @@ impl Trie {
     pub(super) fn reset_if_bare(&mut self) {
         if self.is_bare(ROOT) {
             *self = Self::new();
+        }
+    }
+
+    /// Calls `f` with the value slot of every node.
+    pub(super) fn for_each_slot_mut(&mut self, f: &mut dyn FnMut(&mut u32)) {
+        self.nodes.iter_mut().for_each(|node| f(&mut node.value));
+    }
+
+    /// Renumbers the nodes into a vector sized to fit once three quarters of it are free, so
+    /// memory comes back after mass removals; amortised `O(1)` per removal.
+    pub(super) fn compact_if_sparse(&mut self) {
+        let live = self.nodes.len() - self.free_nodes.len();
+        if self.nodes.len() < COMPACT_MIN || live >= self.nodes.len() / 4 {
+            return;
+        }
+        let mut renumber = vec![0; self.nodes.len()];
+        for &id in &self.free_nodes {
+            renumber[id as usize] = NONE;
+        }
+        let mut next = 0;
+        for id in &mut renumber {
+            if *id != NONE {
+                *id = next;
+                next += 1;
+            }
+        }
+        let mut old_maps = take(&mut self.maps);
+        let old_nodes = take(&mut self.nodes);
+        self.nodes.reserve_exact(live);
+        self.free_nodes = Vec::new();
+        self.free_maps = Vec::new();
+        let moved = |edge: Edge| {
+            let child = renumber.get(edge.child() as usize).copied().unwrap_or(NONE);
+            edge.with_child(child)
+        };
+        for (node, id) in old_nodes.into_iter().zip(&renumber) {
+            if *id == NONE {
+                continue;
+            }
+            let mut node = node;
+            node.edges = take(&mut node.edges)
+                .into_vec()
+                .into_iter()
+                .map(moved)
+                .collect();
+            if node.big != NONE {
+                let map = take(&mut old_maps[node.big as usize]);
+                node.big = self.alloc_map(map.into_iter().map(moved).collect());
+            }
+            self.nodes.push(node);
         }
     }
 
