@@ -28,16 +28,17 @@
 //!   with no lookup, `#` needs no node, and a common node stays at 56 bytes.
 //! - *Values sit in a slab* and nodes hold a 4-byte slot, so node size does not depend on `V`
 //!   and walking through intermediate levels never pulls values into the cache.
-//! - *Removal prunes* the chain of nodes that led only to the removed filter, so memory comes
-//!   back after unsubscribes, and drops run on a work list, so deep filters cannot overflow
-//!   the stack.
+//! - *Removal prunes* the chain of nodes that led only to the removed filter, and a value slab
+//!   three quarters empty is rebuilt to fit, so memory comes back after unsubscribes. Drops
+//!   run on a work list, so deep filters cannot overflow the stack.
 //!
 //! **[`TopicIndex`] is laid out for sorted, resumable listing** (retained messages on
 //! subscribe, pages of an HTTP listing), where memory matters more than one access per level:
 //! nodes sit in one arena linked by `u32` ids (24 bytes a node, plus a 24-byte edge in the
 //! parent holding an inline label of up to 18 bytes and the child id); wide nodes keep their
 //! children in a B-tree, which yields them in order and starts after a given label in
-//! `O(log n)`, so a page resumes without rescanning what came before.
+//! `O(log n)`, so a page resumes without rescanning what came before. The arena is renumbered
+//! to fit once three quarters of it are free.
 //!
 //! Walks use explicit work lists, never recursion, so topics with thousands of levels are
 //! safe. Matching follows MQTT 5.0 section 4.7, as [`gridmq_codec::topic::matches_filter`]
