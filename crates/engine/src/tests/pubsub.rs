@@ -142,6 +142,8 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     // SUBSCRIBE id 1, no properties, "$share/g/t" with No Local (0x04) and QoS 0.
     a.send_raw(h.now, b"\x82\x10\x00\x01\x00\x00\x0a$share/g/t\x04");
     let answer = a.recv_at(h.now);
-    let [Packet::Disconnect(d)] = answer.as_slice() else { panic!("{answer:?}") };
+    let [Packet::Disconnect(d)] = answer.as_slice() else {
+        panic!("{answer:?}")
+    };
     assert_eq!(d.reason_code, ReasonCode::ProtocolError);
 }
