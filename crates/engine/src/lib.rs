@@ -14,6 +14,7 @@
 //! - [`inbox`]: a session's bounded delivery queue.
 //! - [`control`]: close requests and session hand-over between connections.
 //! - [`registry`] (private): sessions by client id and offline timers.
+//! - [`persist`]: the durability seam — change records, tickets, the `Persistence` trait.
 //! - [`message`], [`config`], [`authz`], [`stats`].
 
 pub mod authz;
@@ -23,6 +24,7 @@ pub mod connection;
 pub mod control;
 pub mod inbox;
 pub mod message;
+pub mod persist;
 mod registry;
 pub mod retained;
 pub mod router;
