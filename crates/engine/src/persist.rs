@@ -257,7 +257,6 @@ pub trait Persistence: Send + Sync + std::fmt::Debug {
     fn submit(&self, changes: Vec<Change>) -> Ticket;
 }
 
-const PENDING: u8 = 0;
 const DONE: u8 = 1;
 const FAILED: u8 = 2;
 
