@@ -23,6 +23,7 @@ pub(crate) enum SlotState {
     /// No connection; the session waits for its client or its expiry.
     Offline {
         session: Box<Session>,
+        disconnected_at: Instant,
         expires_at: Option<Instant>,
         will: Option<PendingWill>,
     },
