@@ -270,7 +270,8 @@ async fn drive<T: Transport>(
             if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
                 return Poll::Ready(Event::Deliveries);
             }
-            if connection.poll_durable(cx).is_ready() {
+            // Like deliveries, durable completions only matter when there is room to write.
+            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_durable(cx).is_ready() {
                 return Poll::Ready(Event::Durable);
             }
             Poll::Pending
