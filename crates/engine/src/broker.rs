@@ -41,6 +41,8 @@ pub struct ConnectPlan {
     /// The authentication name owning the session; set by the server after
     /// authentication in namespace mode, `None` in open mode.
     pub owner: Option<Utf8Bytes>,
+    /// Sessions (online or offline) `owner` may hold at most; `None` is no limit.
+    pub max_sessions_per_owner: Option<usize>,
 }
 
 /// What [`Broker::restore`] rebuilt.
@@ -287,6 +289,7 @@ impl Broker {
                 client_id,
                 assigned: false,
                 owner: None,
+                max_sessions_per_owner: None,
             });
         }
         match connect.protocol {
@@ -305,6 +308,7 @@ impl Broker {
                     client_id,
                     assigned: true,
                     owner: None,
+                    max_sessions_per_owner: None,
                 })
             }
         }
@@ -346,7 +350,16 @@ impl Broker {
     pub fn claim(&self, plan: &ConnectPlan, control: Arc<ConnectionControl>) -> Claim {
         let mut registry = self.registry.lock();
         let Some(slot) = registry.slots.get_mut(&plan.client_id) else {
-            registry.slots.insert(
+            if let (Some(owner), Some(max)) = (&plan.owner, plan.max_sessions_per_owner) {
+                let held = registry.sessions_of(owner);
+                if held >= max {
+                    return Claim::Refused(Refusal::new(
+                        ReasonCode::QuotaExceeded,
+                        format!("{owner} already holds {held} session(s), the most it may"),
+                    ));
+                }
+            }
+            registry.insert(
                 plan.client_id.clone(),
                 Slot {
                     state: SlotState::Online(control),
@@ -386,7 +399,7 @@ impl Broker {
             }
             SlotState::Offline { .. } => {
                 let state = std::mem::replace(&mut slot.state, SlotState::Online(control));
-                slot.owner = plan.owner.clone();
+                registry.set_owner(&plan.client_id, plan.owner.clone());
                 let SlotState::Offline { session, will, .. } = state else {
                     return Claim::Ready(Claimed { previous: None });
                 };
@@ -422,7 +435,7 @@ impl Broker {
                     |slot| matches!(&slot.state, SlotState::Online(c) if Arc::ptr_eq(c, &claim.control)),
                 );
                 if ours {
-                    registry.slots.remove(&claim.client_id);
+                    registry.remove(&claim.client_id);
                 }
             }
             Some(HandoffOutcome::Superseded) | None => {}
@@ -508,9 +521,10 @@ impl Broker {
             }
             let client_id = session.client_id.clone();
             let mut outcome = None;
+            let mut new_owner = None;
             if let Some(waiter) = slot.waiter.take() {
                 slot.state = SlotState::Online(waiter.control.clone());
-                slot.owner = waiter.owner.clone();
+                new_owner = Some(waiter.owner.clone());
                 let handoff = if session.expiry_interval == 0 {
                     ended = Some((session, pending_will.take()));
                     HandoffOutcome::Fresh
@@ -519,10 +533,13 @@ impl Broker {
                 };
                 outcome = waiter.handoff.complete(handoff).err();
             } else if session.expiry_interval == 0 {
-                registry.slots.remove(&client_id);
+                registry.remove(&client_id);
                 ended = Some((session, pending_will.take()));
             } else {
                 outcome = Some(HandoffOutcome::Session(session, pending_will.take()));
+            }
+            if let Some(owner) = new_owner {
+                registry.set_owner(&client_id, owner);
             }
             // Nobody took it: the session waits offline (or, if it ended, is gone).
             match outcome {
@@ -539,7 +556,7 @@ impl Broker {
                     }
                 }
                 Some(HandoffOutcome::Fresh) => {
-                    registry.slots.remove(&client_id);
+                    registry.remove(&client_id);
                 }
                 Some(HandoffOutcome::Superseded) | None => {}
             }
@@ -668,7 +685,7 @@ impl Broker {
                     if let Some(Slot {
                         state: SlotState::Offline { session, will, .. },
                         ..
-                    }) = registry.slots.remove(&timer.client_id)
+                    }) = registry.remove(&timer.client_id)
                     {
                         ended.push((session, will));
                     }
@@ -823,7 +840,7 @@ impl Broker {
         report.sessions += 1;
         let mut registry = self.registry.lock();
         registry.schedule(&client_id, session.id, expires_at, will.as_ref());
-        registry.slots.insert(
+        registry.insert(
             client_id,
             Slot {
                 state: SlotState::Offline {

@@ -18,6 +18,8 @@ use crate::{AllowAll, Authorizer, Broker, Claim, Connection, ConnectionControl, 
 pub(crate) struct Harness {
     pub(crate) broker: Arc<Broker>,
     pub(crate) now: Instant,
+    /// Session limit per owner applied to connections made with an owner.
+    pub(crate) max_sessions_per_owner: Option<usize>,
 }
 
 impl Harness {
@@ -29,6 +31,7 @@ impl Harness {
         Self {
             broker: Broker::new(config),
             now: Instant::now(),
+            max_sessions_per_owner: None,
         }
     }
 
@@ -64,6 +67,7 @@ impl Harness {
             .check_connect(Box::new(connect))
             .map_err(|refusal| refused(refusal.reason))?;
         plan.owner = owner.map(Utf8Bytes::from);
+        plan.max_sessions_per_owner = self.max_sessions_per_owner;
         let control = Arc::new(ConnectionControl::new());
         let claimed = match self.broker.claim(&plan, control.clone()) {
             Claim::Ready(claimed) => claimed,
@@ -552,7 +556,14 @@ impl Harness {
         let clock = crate::WallClock::new(now, std::time::SystemTime::now());
         let broker =
             Broker::with_persistence(EngineConfig::default(), Some(persistence.clone()), clock);
-        (Self { broker, now }, persistence)
+        (
+            Self {
+                broker,
+                now,
+                max_sessions_per_owner: None,
+            },
+            persistence,
+        )
     }
 
     /// A fresh broker restored from `snapshot`, as after a restart `downtime` later.
@@ -573,6 +584,13 @@ impl Harness {
             crate::WallClock::new(now, wall),
         );
         broker.restore(snapshot, now);
-        (Self { broker, now }, persistence)
+        (
+            Self {
+                broker,
+                now,
+                max_sessions_per_owner: None,
+            },
+            persistence,
+        )
     }
 }

@@ -136,6 +136,7 @@ impl Connection {
             client_id,
             assigned,
             owner,
+            ..
         } = plan;
         let version = connect.protocol;
         let v5 = version.is_v5();
