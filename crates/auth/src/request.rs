@@ -4,8 +4,9 @@
 use gridmq_codec::ProtocolVersion;
 use gridmq_transport::PeerInfo;
 
-/// The credentials of one CONNECT, and the connection they came over.
-#[derive(Debug, Clone, Copy)]
+/// The credentials of one CONNECT, and the connection they came over. `Debug` shows the
+/// lengths of the password and authentication data, never their bytes.
+#[derive(Clone, Copy)]
 pub struct AuthRequest<'a> {
     /// The protocol the client speaks.
     pub protocol: ProtocolVersion,
@@ -35,5 +36,39 @@ impl<'a> AuthRequest<'a> {
             authentication_data: None,
             peer,
         }
+    }
+}
+
+impl std::fmt::Debug for AuthRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = |b: Option<&[u8]>| b.map(|b| format!("<{} bytes>", b.len()));
+        f.debug_struct("AuthRequest")
+            .field("protocol", &self.protocol)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &len(self.password))
+            .field("authentication_method", &self.authentication_method)
+            .field("authentication_data", &len(self.authentication_data))
+            .field("peer", &self.peer.remote_addr)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let peer = PeerInfo::plain("127.0.0.1:1".parse().unwrap(), "test".into());
+        let mut request = AuthRequest::new(ProtocolVersion::V5, "c", &peer);
+        request.password = Some(b"hunter2");
+        request.authentication_data = Some(b"eyJhbGciOi");
+        let shown = format!("{request:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("eyJ"),
+            "{shown}"
+        );
+        assert!(shown.contains("<7 bytes>"), "{shown}");
     }
 }
