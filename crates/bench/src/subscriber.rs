@@ -1,0 +1,150 @@
+//! A subscribing client: reads into a large buffer, parses only what it needs out of each
+//! PUBLISH, records sequence and latency, and acknowledges QoS 1/2 deliveries in batches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, bail};
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::accounting::{Counts, Outcome, Reception};
+use crate::handshake::Session;
+use crate::latency::Latency;
+use crate::payload::Stamp;
+use crate::schedule::Schedule;
+use crate::wire::{self, kind};
+
+/// Bytes reserved in the receive buffer before each read.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What one subscriber saw.
+#[derive(Debug, Default)]
+pub struct SubscriberReport {
+    /// Unique, duplicate and foreign message counts.
+    pub counts: Counts,
+    /// Latency of messages sent in the window.
+    pub latency: Latency,
+    /// Why it stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// Runs one subscriber until `stop` is cancelled, adding each newly received measured
+/// message to `progress` so the run can tell when everything has arrived.
+pub async fn run(
+    session: Session,
+    index: u32,
+    publishers: u32,
+    schedule: Schedule,
+    progress: Arc<AtomicU64>,
+    stop: CancellationToken,
+) -> SubscriberReport {
+    let mut subscriber = Subscriber {
+        schedule,
+        v5: session.version.is_v5(),
+        reception: Reception::new(publishers),
+        latency: Latency::new(),
+        progress,
+    };
+    let error = subscriber
+        .drive(session, stop)
+        .await
+        .err()
+        .map(|err| format!("subscriber {index}: {err:#}"));
+    SubscriberReport {
+        counts: subscriber.reception.counts(),
+        latency: subscriber.latency,
+        error,
+    }
+}
+
+struct Subscriber {
+    schedule: Schedule,
+    v5: bool,
+    reception: Reception,
+    latency: Latency,
+    progress: Arc<AtomicU64>,
+}
+
+impl Subscriber {
+    async fn drive(&mut self, session: Session, stop: CancellationToken) -> anyhow::Result<()> {
+        let mut read_buf = session.read_buf;
+        let (mut reader, mut writer) = tokio::io::split(session.stream);
+        let mut write_buf = BytesMut::with_capacity(16 * 1024);
+        // Deliveries may already be waiting behind the SUBACK.
+        self.handle(&mut read_buf, &mut write_buf)?;
+        loop {
+            if read_buf.capacity() - read_buf.len() < READ_CHUNK / 2 {
+                read_buf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                read = reader.read_buf(&mut read_buf) => {
+                    if read.context("reading from the broker")? == 0 {
+                        bail!("broker closed the connection");
+                    }
+                    self.handle(&mut read_buf, &mut write_buf)?;
+                }
+                written = writer.write_buf(&mut write_buf), if !write_buf.is_empty() => {
+                    written.context("writing acknowledgements")?;
+                    if write_buf.is_empty() {
+                        writer.flush().await?;
+                    }
+                }
+            }
+        }
+        let _ = writer.write_all(&wire::DISCONNECT).await;
+        let _ = writer.shutdown().await;
+        Ok(())
+    }
+
+    /// Consumes every complete packet in `read_buf`, queueing acknowledgements.
+    fn handle(&mut self, read_buf: &mut BytesMut, write_buf: &mut BytesMut) -> anyhow::Result<()> {
+        // One clock read per batch: everything in it arrived in the same read.
+        let now_ns = self.schedule.clock.now_ns();
+        let window = self.schedule.window;
+        let before = self.reception.counts().unique;
+        let mut arrived = 0;
+        let mut consumed = 0;
+        while let Some(frame) = wire::next_frame(&read_buf[consumed..])? {
+            let body = &read_buf[consumed + frame.header_len..consumed + frame.len()];
+            match frame.kind() {
+                kind::PUBLISH => {
+                    let publish = wire::publish_fields(frame.first, body, self.v5)?;
+                    arrived += 1;
+                    match Stamp::read(publish.payload) {
+                        Some(stamp) => {
+                            let measured = window.contains(stamp.sent_ns);
+                            let outcome = self.reception.record(&stamp, measured);
+                            if measured && outcome == Outcome::New {
+                                self.latency.record(now_ns.saturating_sub(stamp.sent_ns));
+                            }
+                        }
+                        None => self.reception.record_foreign(),
+                    }
+                    match publish.qos {
+                        1 => wire::put_ack(write_buf, kind::PUBACK, publish.packet_id),
+                        2 => wire::put_ack(write_buf, kind::PUBREC, publish.packet_id),
+                        _ => {}
+                    }
+                }
+                kind::PUBREL => {
+                    wire::put_ack(write_buf, kind::PUBCOMP, wire::ack_packet_id(body)?);
+                }
+                _ => {}
+            }
+            consumed += frame.len();
+        }
+        read_buf.advance(consumed);
+        if window.contains(now_ns) {
+            self.reception.arrived_in_window(arrived);
+        }
+        let gained = self.reception.counts().unique - before;
+        if gained > 0 {
+            self.progress.fetch_add(gained, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
