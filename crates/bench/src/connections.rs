@@ -20,12 +20,14 @@ use crate::procstat;
 use crate::ratelimit::RateLimiter;
 use crate::report::{ConnectionsSummary, SCHEMA};
 use crate::run::{connector, run_tag};
-use crate::transport::{Connector, source_addresses};
+use crate::transport::{BoxStream, Connector, source_addresses};
 use crate::wire;
 
 /// Connections per loopback source address when `--source-ips` is not given; one
 /// address has about 28k ephemeral ports toward one server port.
 const CONNECTIONS_PER_SOURCE: u32 = 25_000;
+/// How long a closing client waits for the broker to close the connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Errors kept for the report.
 const ERRORS_KEPT: usize = 5;
 
@@ -168,8 +170,7 @@ async fn idle(session: Session, keep_alive: u16, hold: &CancellationToken) -> bo
     loop {
         tokio::select! {
             () = hold.cancelled() => {
-                let _ = stream.write_all(&wire::DISCONNECT).await;
-                let _ = stream.shutdown().await;
+                close(stream).await;
                 return true;
             }
             read = stream.read(&mut buf) => {
@@ -185,6 +186,20 @@ async fn idle(session: Session, keep_alive: u16, hold: &CancellationToken) -> bo
             }
         }
     }
+}
+
+/// Sends DISCONNECT and waits briefly for the broker to close first, so the TIME_WAIT
+/// state lands on the broker's side and repeated runs do not run out of client ports.
+async fn close(mut stream: BoxStream) {
+    if stream.write_all(&wire::DISCONNECT).await.is_err() {
+        return;
+    }
+    let mut buf = [0u8; 64];
+    let _ = timeout(CLOSE_WAIT, async {
+        while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+    let _ = stream.shutdown().await;
 }
 
 async fn drop_clients(mut clients: JoinSet<()>) {
