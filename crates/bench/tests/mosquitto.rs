@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,11 @@ fn free_port() -> u16 {
 
 /// Starts Mosquitto with queue limits raised, or `None` (with a notice) if it is absent.
 fn start_mosquitto(test: &str) -> Option<Mosquitto> {
+    start_mosquitto_with(test, |_| String::new())
+}
+
+/// Starts Mosquitto with extra listener settings written by `extra` into its directory.
+fn start_mosquitto_with(test: &str, extra: impl FnOnce(&Path) -> String) -> Option<Mosquitto> {
     let Some(binary) = mosquitto_binary() else {
         eprintln!("notice: mosquitto is not installed; skipping {test}");
         return None;
@@ -53,10 +58,11 @@ fn start_mosquitto(test: &str) -> Option<Mosquitto> {
     let dir = std::env::temp_dir().join(format!("gridmq-bench-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("mosquitto.conf");
+    let extra = extra(&dir);
     std::fs::write(
         &config,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+            "listener {port} 127.0.0.1\n{extra}allow_anonymous true\npersistence false\n\
              max_queued_messages 0\nmax_inflight_messages 0\nlog_type error\n"
         ),
     )
@@ -184,4 +190,53 @@ fn shared_qos1_v5_delivers_each_message_once() {
     assert_nothing_lost(&summary);
     assert_eq!(summary["expected"], summary["sent"]);
     assert_eq!(summary["duplicates"], 0, "{summary}");
+}
+
+/// Writes a CA and a `localhost` server certificate signed by it; returns listener lines.
+fn tls_listener(dir: &Path) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    format!(
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn fan_in_qos1_v311_over_tls_verifies_and_loses_nothing() {
+    let Some(broker) = start_mosquitto_with("fan_in_qos1_tls", tls_listener) else {
+        return;
+    };
+    let ca = broker.dir.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let summary = bench(
+        &broker,
+        &[
+            "fan-in",
+            "--publishers",
+            "2",
+            "--qos",
+            "1",
+            "--tls",
+            "--ca",
+            ca,
+        ],
+    );
+    assert_nothing_lost(&summary);
+    assert_eq!(summary["tls"], true);
+    let insecure = bench(
+        &broker,
+        &["pairs", "--pairs", "2", "--qos", "1", "--tls", "--insecure"],
+    );
+    assert_nothing_lost(&insecure);
 }
