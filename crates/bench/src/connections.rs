@@ -107,7 +107,7 @@ async fn open_clients(
     let permits = Arc::new(Semaphore::new(args.concurrency as usize));
     let mut limiter = args
         .connect_rate
-        .map(|rate| RateLimiter::with_burst_window(f64::from(rate), Duration::from_millis(10)));
+        .map(|rate| RateLimiter::with_burst_window(f64::from(rate), Duration::from_millis(100), 1));
     let start = Instant::now();
     let mut clients = JoinSet::new();
     let mut i = 0u32;

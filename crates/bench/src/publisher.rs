@@ -23,8 +23,11 @@ use crate::wire::{self, kind};
 const WRITE_LOW_WATER: usize = 32 * 1024;
 /// Bytes reserved in the receive buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
-/// The token bucket holds this much time's worth of messages.
-const RATE_BURST_WINDOW: Duration = Duration::from_millis(20);
+/// The token bucket holds this much time's worth of messages, so a publisher catches up
+/// after its thread was descheduled for up to this long.
+const RATE_BURST_WINDOW: Duration = Duration::from_millis(100);
+/// ... and at least this many.
+const RATE_BURST_MIN: u64 = 8;
 
 /// Settings every publisher of a run shares.
 #[derive(Debug, Clone, Copy)]
@@ -100,9 +103,9 @@ impl Publisher {
             payload: vec![0x5A; load.payload_len],
             properties: PublishProperties::default(),
             seq: 0,
-            limiter: load
-                .rate
-                .map(|rate| RateLimiter::with_burst_window(rate, RATE_BURST_WINDOW)),
+            limiter: load.rate.map(|rate| {
+                RateLimiter::with_burst_window(rate, RATE_BURST_WINDOW, RATE_BURST_MIN)
+            }),
             inflight: Inflight::new(window),
             report: PublisherReport::default(),
         }

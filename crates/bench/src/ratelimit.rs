@@ -2,9 +2,9 @@
 //!
 //! Tokens accrue continuously from the start at `rate` per second; a publisher takes as
 //! many as are due, encodes that many messages into one write, and sleeps until the next
-//! token when none are. The bucket holds at most `burst` tokens: after a stall longer than
-//! that the debt is forgiven rather than sent as one huge burst, and the achieved rate is
-//! reported as it was.
+//! token when none are. After a stall the publisher catches up with at most `burst`
+//! tokens; debt beyond that is forgiven rather than sent as one huge burst, and the
+//! achieved rate is reported as it was.
 
 use std::time::Duration;
 
@@ -26,12 +26,10 @@ impl RateLimiter {
         }
     }
 
-    /// A limiter whose bucket holds `window` worth of tokens (at least one).
-    pub fn with_burst_window(per_second: f64, window: Duration) -> Self {
-        Self::new(
-            per_second,
-            (per_second * window.as_secs_f64()).ceil() as u64,
-        )
+    /// A limiter whose bucket holds `window` worth of tokens, and at least `min`.
+    pub fn with_burst_window(per_second: f64, window: Duration, min: u64) -> Self {
+        let burst = (per_second * window.as_secs_f64()).ceil() as u64;
+        Self::new(per_second, burst.max(min))
     }
 
     /// Tokens due at `elapsed`, capped at the burst size; does not take them.
@@ -111,8 +109,10 @@ mod tests {
 
     #[test]
     fn burst_window_sizes_the_bucket() {
-        let mut limiter = RateLimiter::with_burst_window(100_000.0, ms(10));
+        let mut limiter = RateLimiter::with_burst_window(100_000.0, ms(10), 8);
         assert_eq!(limiter.available(Duration::from_secs(5)), 1_000);
+        let mut slow = RateLimiter::with_burst_window(10.0, ms(10), 8);
+        assert_eq!(slow.available(Duration::from_secs(5)), 8);
     }
 
     #[test]
