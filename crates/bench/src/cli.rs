@@ -115,9 +115,6 @@ pub struct ConnectionsArgs {
     /// How long to hold the clients once all are open.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "15s")]
     pub duration: Duration,
-    /// Keep Alive the clients announce, in seconds (0: none; they send PINGREQ when set).
-    #[arg(long, default_value_t = 0)]
-    pub keep_alive: u16,
     /// Connection and reporting options.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -221,6 +218,10 @@ pub struct ConnArgs {
     /// Runtime worker threads of the load tool.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
+    /// Keep Alive every client announces, in seconds; clients send PINGREQ in time.
+    /// 0 turns it off (rumqttd refuses 0).
+    #[arg(long, default_value_t = 60)]
+    pub keep_alive: u16,
     /// Longest wait for one client's connect and subscribe.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub connect_timeout: Duration,

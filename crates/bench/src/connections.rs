@@ -129,7 +129,7 @@ async fn open_clients(
         let tally = tally.clone();
         let hold = hold.clone();
         let version = args.conn.mqtt.version();
-        let (limit, keep_alive) = (args.conn.connect_timeout, args.keep_alive);
+        let (limit, keep_alive) = (args.conn.connect_timeout, args.conn.keep_alive);
         clients.spawn(async move {
             let begun = Instant::now();
             let opened = timeout(limit, async {
@@ -165,8 +165,8 @@ async fn open_clients(
 async fn idle(session: Session, keep_alive: u16, hold: &CancellationToken) -> bool {
     let Session { mut stream, .. } = session;
     let mut buf = [0u8; 64];
-    let ping_every = Duration::from_secs(u64::from(keep_alive.max(1))) * 3 / 4;
-    let mut next_ping = Instant::now() + ping_every;
+    let ping_every = handshake::ping_interval(keep_alive);
+    let mut next_ping = Instant::now() + ping_every.unwrap_or_default();
     loop {
         tokio::select! {
             () = hold.cancelled() => {
@@ -178,11 +178,11 @@ async fn idle(session: Session, keep_alive: u16, hold: &CancellationToken) -> bo
                     return false;
                 }
             }
-            () = sleep_until(next_ping), if keep_alive > 0 => {
-                if stream.write_all(&[0xC0, 0x00]).await.is_err() {
+            () = sleep_until(next_ping), if ping_every.is_some() => {
+                if stream.write_all(&wire::PINGREQ).await.is_err() {
                     return false;
                 }
-                next_ping += ping_every;
+                next_ping += ping_every.unwrap_or_default();
             }
         }
     }

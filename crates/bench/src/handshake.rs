@@ -26,6 +26,14 @@ pub struct Session {
     pub version: ProtocolVersion,
 }
 
+/// How often a client with Keep Alive `keep_alive` seconds sends PINGREQ; `None` for 0.
+///
+/// Half the interval, so a ping is always in time however busy the client is otherwise
+/// ([MQTT-3.1.2-23] lets the server close after one and a half intervals of silence).
+pub fn ping_interval(keep_alive: u16) -> Option<std::time::Duration> {
+    (keep_alive > 0).then(|| std::time::Duration::from_millis(u64::from(keep_alive) * 500))
+}
+
 /// Sends CONNECT with a clean session and waits for a successful CONNACK.
 pub async fn connect(
     mut stream: BoxStream,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use gridmq_codec::{
     PacketId, ProtocolVersion, PublishOverrides, PublishProperties, PublishView, QoS,
     encode_publish,
@@ -13,7 +13,7 @@ use gridmq_codec::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until};
 
-use crate::handshake::Session;
+use crate::handshake::{self, Session};
 use crate::payload::Stamp;
 use crate::ratelimit::RateLimiter;
 use crate::schedule::Schedule;
@@ -44,6 +44,8 @@ pub struct PublishLoad {
     pub inflight: u16,
     /// Most messages encoded into one write.
     pub batch: usize,
+    /// Keep Alive announced in CONNECT, seconds.
+    pub keep_alive: u16,
 }
 
 /// What one publisher did.
@@ -119,6 +121,8 @@ impl Publisher {
         let mut read_buf = session.read_buf;
         let (mut reader, mut writer) = tokio::io::split(session.stream);
         let mut write_buf = BytesMut::with_capacity(WRITE_LOW_WATER * 2);
+        let ping_every = handshake::ping_interval(self.load.keep_alive);
+        let mut next_ping = Instant::now() + ping_every.unwrap_or_default();
         sleep_until(start).await;
         loop {
             let now = Instant::now();
@@ -156,6 +160,10 @@ impl Publisher {
                     }
                 }
                 () = sleep_until(wake), if write_buf.is_empty() => {}
+                () = sleep_until(next_ping), if ping_every.is_some() => {
+                    write_buf.put_slice(&wire::PINGREQ);
+                    next_ping += ping_every.unwrap_or_default();
+                }
             }
         }
         let _ = writer.write_all(&wire::DISCONNECT).await;

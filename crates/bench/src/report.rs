@@ -134,6 +134,8 @@ pub struct MessageSummary {
     pub broker: BrokerFields,
     /// CPU seconds this tool used in the window.
     pub tool_cpu_s: f64,
+    /// Seconds from the end of the window until the last delivery was waited for.
+    pub drain_s: f64,
     /// Errors that ended clients early.
     pub errors: Vec<String>,
     /// No errors, and no loss at QoS 1/2.
@@ -250,7 +252,11 @@ impl MessageSummary {
                 self.broker.broker_rss_peak_source.unwrap_or("?"),
             );
         }
-        let _ = writeln!(out, "tool cpu {:.2}s", self.tool_cpu_s);
+        let _ = writeln!(
+            out,
+            "tool cpu {:.2}s  drain {:.2}s",
+            self.tool_cpu_s, self.drain_s
+        );
         for error in &self.errors {
             let _ = writeln!(out, "error: {error}");
         }

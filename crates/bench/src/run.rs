@@ -2,7 +2,7 @@
 //! up what publishers and subscribers saw.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
@@ -22,7 +22,7 @@ use crate::procstat::{self, BrokerMonitor};
 use crate::publisher::{self, PublishLoad, PublisherReport};
 use crate::report::{MessageSummary, SCHEMA};
 use crate::schedule::Schedule;
-use crate::subscriber::{self, SubscriberReport};
+use crate::subscriber::{self, Progress, SubscriberReport};
 use crate::transport::{Connector, TlsOptions};
 
 /// Clients connecting at once while a run is set up.
@@ -91,7 +91,7 @@ pub async fn run_messages(
 
     let clock = Clock::start();
     let schedule = Schedule::new(clock, LEAD, load.warmup, load.duration, load.drain);
-    let progress = Arc::new(AtomicU64::new(0));
+    let progress = Arc::new(Progress::default());
     let stop_subscribers = CancellationToken::new();
     let mut subscribers = JoinSet::new();
     for (i, session) in (0u32..).zip(sub_sessions) {
@@ -99,6 +99,7 @@ pub async fn run_messages(
             session,
             i,
             layout.publishers(),
+            conn.keep_alive,
             schedule,
             progress.clone(),
             stop_subscribers.clone(),
@@ -111,6 +112,7 @@ pub async fn run_messages(
         rate: load.rate.map(|r| r as f64 / f64::from(layout.publishers())),
         inflight: load.inflight,
         batch: load.batch.max(1),
+        keep_alive: conn.keep_alive,
     };
     let mut publishers = JoinSet::new();
     for (i, session) in (0u32..).zip(pub_sessions) {
@@ -123,6 +125,11 @@ pub async fn run_messages(
     let sent: u64 = pub_reports.iter().map(|r| r.sent_in_window).sum();
     let expected = sent.saturating_mul(layout.fanout());
     drain(&progress, expected, &schedule, load.drain_idle).await;
+    let drain_s = schedule
+        .clock
+        .now_ns()
+        .saturating_sub(schedule.window.end_ns) as f64
+        / 1e9;
     stop_subscribers.cancel();
     let sub_reports = join_all(subscribers).await?;
 
@@ -134,7 +141,7 @@ pub async fn run_messages(
         &pub_reports,
         &sub_reports,
         broker,
-        tool_cpu_s,
+        (tool_cpu_s, drain_s),
     ))
 }
 
@@ -177,12 +184,13 @@ async fn open_all(
         let connector = connector.clone();
         let permits = permits.clone();
         let version = conn.mqtt.version();
-        let limit = conn.connect_timeout;
+        let (limit, keep_alive) = (conn.connect_timeout, conn.keep_alive);
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await?;
             let open = async {
                 let stream = connector.connect(None).await?;
-                let mut session = handshake::connect(stream, version, &client_id, 0).await?;
+                let mut session =
+                    handshake::connect(stream, version, &client_id, keep_alive).await?;
                 if let Some(filter) = &filter {
                     session.subscribe(filter, qos).await?;
                 }
@@ -227,20 +235,20 @@ async fn measure_window(
     )
 }
 
-/// Waits until every expected delivery has arrived, nothing has arrived for `idle`, or
-/// the schedule's drain deadline passes.
-async fn drain(progress: &AtomicU64, expected: u64, schedule: &Schedule, idle: Duration) {
+/// Waits until every expected delivery has arrived, nothing at all has arrived for
+/// `idle`, or the schedule's drain deadline passes.
+async fn drain(progress: &Progress, expected: u64, schedule: &Schedule, idle: Duration) {
     let deadline = Instant::from_std(schedule.clock.instant_at(schedule.drain_until_ns));
-    let mut last = progress.load(Ordering::Relaxed);
+    let mut last = progress.arrived.load(Ordering::Relaxed);
     let mut last_change = Instant::now();
     loop {
         let now = Instant::now();
-        let got = progress.load(Ordering::Relaxed);
-        if got >= expected || now >= deadline {
+        if progress.unique.load(Ordering::Relaxed) >= expected || now >= deadline {
             return;
         }
-        if got != last {
-            last = got;
+        let arrived = progress.arrived.load(Ordering::Relaxed);
+        if arrived != last {
+            last = arrived;
             last_change = now;
         } else if now - last_change >= idle {
             return;
@@ -266,7 +274,7 @@ fn summarise(
     pubs: &[PublisherReport],
     subs: &[SubscriberReport],
     broker: Option<procstat::BrokerUsage>,
-    tool_cpu_s: f64,
+    (tool_cpu_s, drain_s): (f64, f64),
 ) -> MessageSummary {
     let mut counts = Counts::default();
     let mut latency = Latency::new();
@@ -310,6 +318,7 @@ fn summarise(
         latency: latency.summary().into(),
         broker: broker.into(),
         tool_cpu_s,
+        drain_s: procstat::round3(drain_s),
         ok: errors.is_empty() && (qos == QoS::AtMostOnce || loss.lost == 0),
         errors,
     }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::accounting::{Counts, Outcome, Reception};
-use crate::handshake::Session;
+use crate::handshake::{self, Session};
 use crate::latency::Latency;
 use crate::payload::Stamp;
 use crate::schedule::Schedule;
@@ -18,6 +19,15 @@ use crate::wire::{self, kind};
 
 /// Bytes reserved in the receive buffer before each read.
 const READ_CHUNK: usize = 256 * 1024;
+
+/// Deliveries so far, over all subscribers, for deciding when the drain is over.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Distinct window messages received.
+    pub unique: AtomicU64,
+    /// Every PUBLISH received, measured or not.
+    pub arrived: AtomicU64,
+}
 
 /// What one subscriber saw.
 #[derive(Debug, Default)]
@@ -30,14 +40,15 @@ pub struct SubscriberReport {
     pub error: Option<String>,
 }
 
-/// Runs one subscriber until `stop` is cancelled, adding each newly received measured
-/// message to `progress` so the run can tell when everything has arrived.
+/// Runs one subscriber until `stop` is cancelled, adding what it receives to `progress`
+/// so the run can tell when everything has arrived.
 pub async fn run(
     session: Session,
     index: u32,
     publishers: u32,
+    keep_alive: u16,
     schedule: Schedule,
-    progress: Arc<AtomicU64>,
+    progress: Arc<Progress>,
     stop: CancellationToken,
 ) -> SubscriberReport {
     let mut subscriber = Subscriber {
@@ -48,7 +59,7 @@ pub async fn run(
         progress,
     };
     let error = subscriber
-        .drive(session, stop)
+        .drive(session, keep_alive, stop)
         .await
         .err()
         .map(|err| format!("subscriber {index}: {err:#}"));
@@ -64,14 +75,21 @@ struct Subscriber {
     v5: bool,
     reception: Reception,
     latency: Latency,
-    progress: Arc<AtomicU64>,
+    progress: Arc<Progress>,
 }
 
 impl Subscriber {
-    async fn drive(&mut self, session: Session, stop: CancellationToken) -> anyhow::Result<()> {
+    async fn drive(
+        &mut self,
+        session: Session,
+        keep_alive: u16,
+        stop: CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut read_buf = session.read_buf;
         let (mut reader, mut writer) = tokio::io::split(session.stream);
         let mut write_buf = BytesMut::with_capacity(16 * 1024);
+        let ping_every = handshake::ping_interval(keep_alive);
+        let mut next_ping = Instant::now() + ping_every.unwrap_or_default();
         // Deliveries may already be waiting behind the SUBACK.
         self.handle(&mut read_buf, &mut write_buf)?;
         loop {
@@ -92,6 +110,10 @@ impl Subscriber {
                     if write_buf.is_empty() {
                         writer.flush().await?;
                     }
+                }
+                () = sleep_until(next_ping), if ping_every.is_some() => {
+                    write_buf.put_slice(&wire::PINGREQ);
+                    next_ping += ping_every.unwrap_or_default();
                 }
             }
         }
@@ -143,7 +165,10 @@ impl Subscriber {
         }
         let gained = self.reception.counts().unique - before;
         if gained > 0 {
-            self.progress.fetch_add(gained, Ordering::Relaxed);
+            self.progress.unique.fetch_add(gained, Ordering::Relaxed);
+        }
+        if arrived > 0 {
+            self.progress.arrived.fetch_add(arrived, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -140,6 +140,9 @@ pub fn put_ack(buf: &mut BytesMut, kind: u8, packet_id: u16) {
     buf.put_u16(packet_id);
 }
 
+/// PINGREQ.
+pub const PINGREQ: [u8; 2] = [0xC0, 0x00];
+
 /// DISCONNECT with no reason code or properties, valid in every version.
 pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
 
