@@ -48,6 +48,10 @@ def load(out, scenario, broker):
 
 
 def median(runs, field, scale):
+    # A run with no measured message (e.g. a publisher blocked for the whole window) has
+    # no latency, not a latency of zero.
+    if field.startswith("latency_"):
+        runs = [r for r in runs if r.get("latency_samples")]
     values = [r[field] for r in runs if isinstance(r.get(field), (int, float))]
     if not values:
         return None

@@ -11,7 +11,7 @@ use gridmq_codec::{
     encode_publish,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep_until, timeout};
 
 use crate::handshake::{self, Session};
 use crate::payload::Stamp;
@@ -21,6 +21,8 @@ use crate::wire::{self, kind};
 
 /// Encode more only while fewer than this many bytes wait to be written.
 const WRITE_LOW_WATER: usize = 32 * 1024;
+/// Longest wait for DISCONNECT to be written at the end.
+pub(crate) const GOODBYE_WAIT: Duration = Duration::from_secs(1);
 /// Bytes reserved in the receive buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
 /// The token bucket holds this much time's worth of messages, so a publisher catches up
@@ -137,10 +139,14 @@ impl Publisher {
             if !sending && write_buf.is_empty() && self.inflight.outstanding() == 0 {
                 break;
             }
+            // With every packet id in use only an acknowledgement (a read) can help; the
+            // next rate token is no reason to wake.
+            let window_full = self.load.qos != QoS::AtMostOnce && self.inflight.free() == 0;
             let wake = match &self.limiter {
-                Some(limiter) if sending => (start + limiter.next_due()).min(stop),
-                _ if sending => stop,
-                _ => drain_until,
+                _ if !sending => drain_until,
+                _ if window_full => stop,
+                Some(limiter) => (start + limiter.next_due()).min(stop),
+                None => stop,
             };
             if read_buf.capacity() - read_buf.len() < READ_CHUNK / 2 {
                 read_buf.reserve(READ_CHUNK);
@@ -164,10 +170,15 @@ impl Publisher {
                     write_buf.put_slice(&wire::PINGREQ);
                     next_ping += ping_every.unwrap_or_default();
                 }
+                // A broker that stops reading cannot hold the publisher past the drain.
+                () = sleep_until(drain_until) => break,
             }
         }
-        let _ = writer.write_all(&wire::DISCONNECT).await;
-        let _ = writer.shutdown().await;
+        let goodbye = async {
+            writer.write_all(&wire::DISCONNECT).await?;
+            writer.shutdown().await
+        };
+        let _ = timeout(GOODBYE_WAIT, goodbye).await;
         Ok(())
     }
 

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, bail};
 use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::{Instant, sleep_until};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::accounting::{Counts, Outcome, Reception};
 use crate::handshake::{self, Session};
 use crate::latency::Latency;
 use crate::payload::Stamp;
+use crate::publisher::GOODBYE_WAIT;
 use crate::schedule::Schedule;
 use crate::wire::{self, kind};
 
@@ -117,8 +118,11 @@ impl Subscriber {
                 }
             }
         }
-        let _ = writer.write_all(&wire::DISCONNECT).await;
-        let _ = writer.shutdown().await;
+        let goodbye = async {
+            writer.write_all(&wire::DISCONNECT).await?;
+            writer.shutdown().await
+        };
+        let _ = timeout(GOODBYE_WAIT, goodbye).await;
         Ok(())
     }
 
