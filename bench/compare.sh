@@ -116,10 +116,12 @@ build() {
     fi
 }
 
+# A port below the ephemeral range (32768 and up), so no client socket holds it, and
+# with no listener on it.
 free_port() {
     local port
     for _ in $(seq 200); do
-        port=$((20000 + RANDOM % 30000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0
@@ -134,8 +136,17 @@ render() { # template output port
         "$1" >"$2"
 }
 
-# Starts broker $1 on a free port; sets BROKER_PID and PORT.
+# Starts broker $1 on a free port, trying a few ports; sets BROKER_PID and PORT.
 start_broker() {
+    local attempt
+    for attempt in 1 2 3; do
+        start_broker_once "$1" && return 0
+        log "retrying $1 on another port (attempt $attempt failed)"
+    done
+    return 1
+}
+
+start_broker_once() {
     local name="$1"
     PORT="$(free_port)"
     local log_file="$OUT/$name.log"
@@ -179,7 +190,7 @@ scenario_args() {
         fanout-q0) echo fan-out --subscribers 100 --qos 0 "${common[@]}" ;;
         pairs-q1) echo pairs --pairs 100 --qos 1 "${common[@]}" ;;
         latency-q1) echo fan-in --publishers 10 --subscribers 1 --qos 1 --rate 10000 "${common[@]}" ;;
-        conn-10k) echo connections --connections 10000 --connect-rate 5000 --duration "$DURATION" --mqtt 3.1.1 ;;
+        conn-10k) echo connections --connections 10000 --connect-rate 5000 --duration "$DURATION" --mqtt 3.1.1 --connect-timeout 30s ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
     esac
 }
