@@ -133,16 +133,23 @@ pub async fn run_messages(
     stop_subscribers.cancel();
     let sub_reports = join_all(subscribers).await?;
 
-    Ok(summarise(
-        &layout,
-        load,
-        conn,
-        &schedule,
-        &pub_reports,
-        &sub_reports,
+    let observed = Observed {
+        publishers: pub_reports,
+        subscribers: sub_reports,
         broker,
-        (tool_cpu_s, drain_s),
-    ))
+        tool_cpu_s,
+        drain_s,
+    };
+    Ok(summarise(&layout, load, conn, &schedule, &observed))
+}
+
+/// Everything a run saw, for the summary.
+struct Observed {
+    publishers: Vec<PublisherReport>,
+    subscribers: Vec<SubscriberReport>,
+    broker: Option<procstat::BrokerUsage>,
+    tool_cpu_s: f64,
+    drain_s: f64,
 }
 
 fn validate(layout: &Layout, load: &LoadArgs, conn: &ConnArgs) -> anyhow::Result<()> {
@@ -265,17 +272,14 @@ async fn join_all<T: 'static>(mut tasks: JoinSet<T>) -> anyhow::Result<Vec<T>> {
     Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn summarise(
     layout: &Layout,
     load: &LoadArgs,
     conn: &ConnArgs,
     schedule: &Schedule,
-    pubs: &[PublisherReport],
-    subs: &[SubscriberReport],
-    broker: Option<procstat::BrokerUsage>,
-    (tool_cpu_s, drain_s): (f64, f64),
+    observed: &Observed,
 ) -> MessageSummary {
+    let (pubs, subs) = (&observed.publishers, &observed.subscribers);
     let mut counts = Counts::default();
     let mut latency = Latency::new();
     for sub in subs {
@@ -316,9 +320,9 @@ fn summarise(
         send_rate_msgs_per_s: (sent as f64 / seconds).round(),
         throughput_msgs_per_s: (counts.arrived_in_window as f64 / seconds).round(),
         latency: latency.summary().into(),
-        broker: broker.into(),
-        tool_cpu_s,
-        drain_s: procstat::round3(drain_s),
+        broker: observed.broker.into(),
+        tool_cpu_s: observed.tool_cpu_s,
+        drain_s: procstat::round3(observed.drain_s),
         ok: errors.is_empty() && (qos == QoS::AtMostOnce || loss.lost == 0),
         errors,
     }

@@ -192,24 +192,44 @@ fn shared_qos1_v5_delivers_each_message_once() {
     assert_eq!(summary["duplicates"], 0, "{summary}");
 }
 
-/// Writes a CA and a `localhost` server certificate signed by it; returns listener lines.
-fn tls_listener(dir: &Path) -> String {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+/// Writes a CA, a `localhost` server certificate and a client certificate signed by it;
+/// returns the listener lines, requiring client certificates when `mutual`.
+fn tls_files(dir: &Path, mutual: bool) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    // Distinct subject names: OpenSSL takes a certificate whose subject equals its
+    // issuer's for self-signed.
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gridmq-bench test CA");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    for (name, san) in [("server", "localhost"), ("client", "gridmq-bench")] {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![san.to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.signed_by(&key, &ca).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    }
     format!(
-        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+        "cafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n\
+         require_certificate {mutual}\n",
         dir.display()
     )
+}
+
+fn tls_listener(dir: &Path) -> String {
+    tls_files(dir, false)
+}
+
+fn mutual_tls_listener(dir: &Path) -> String {
+    tls_files(dir, true)
+}
+
+fn path_arg(broker: &Mosquitto, file: &str) -> String {
+    broker.dir.join(file).to_str().unwrap().to_owned()
 }
 
 #[test]
@@ -239,4 +259,24 @@ fn fan_in_qos1_v311_over_tls_verifies_and_loses_nothing() {
         &["pairs", "--pairs", "2", "--qos", "1", "--tls", "--insecure"],
     );
     assert_nothing_lost(&insecure);
+}
+
+#[test]
+fn pairs_qos1_v5_over_mutual_tls_loses_nothing() {
+    let Some(broker) = start_mosquitto_with("pairs_qos1_mtls", mutual_tls_listener) else {
+        return;
+    };
+    let (ca, cert, key) = (
+        path_arg(&broker, "ca.pem"),
+        path_arg(&broker, "client.pem"),
+        path_arg(&broker, "client.key"),
+    );
+    let summary = bench(
+        &broker,
+        &[
+            "pairs", "--pairs", "2", "--qos", "1", "--mqtt", "5", "--tls", "--ca", &ca, "--cert",
+            &cert, "--key", &key,
+        ],
+    );
+    assert_nothing_lost(&summary);
 }
