@@ -93,32 +93,15 @@ pub async fn run_messages(
     let schedule = Schedule::new(clock, LEAD, load.warmup, load.duration, load.drain);
     let progress = Arc::new(Progress::default());
     let stop_subscribers = CancellationToken::new();
-    let mut subscribers = JoinSet::new();
-    for (i, session) in (0u32..).zip(sub_sessions) {
-        subscribers.spawn(subscriber::run(
-            session,
-            i,
-            layout.publishers(),
-            conn.keep_alive,
-            schedule,
-            progress.clone(),
-            stop_subscribers.clone(),
-        ));
-    }
-    let publish_load = PublishLoad {
-        qos,
-        version: conn.mqtt.version(),
-        payload_len: load.payload,
-        rate: load.rate.map(|r| r as f64 / f64::from(layout.publishers())),
-        inflight: load.inflight,
-        batch: load.batch.max(1),
-        keep_alive: conn.keep_alive,
-    };
-    let mut publishers = JoinSet::new();
-    for (i, session) in (0u32..).zip(pub_sessions) {
-        let topic = layout.publisher_topic(&base, i);
-        publishers.spawn(publisher::run(session, i, topic, publish_load, schedule));
-    }
+    let subscribers = spawn_subscribers(
+        sub_sessions,
+        &layout,
+        conn,
+        schedule,
+        &progress,
+        &stop_subscribers,
+    );
+    let publishers = spawn_publishers(pub_sessions, &layout, &base, load, conn, schedule);
 
     let (broker, tool_cpu_s) = measure_window(conn.broker_pid, &schedule).await;
     let pub_reports = join_all(publishers).await?;
@@ -150,6 +133,54 @@ struct Observed {
     broker: Option<procstat::BrokerUsage>,
     tool_cpu_s: f64,
     drain_s: f64,
+}
+
+fn spawn_subscribers(
+    sessions: Vec<Session>,
+    layout: &Layout,
+    conn: &ConnArgs,
+    schedule: Schedule,
+    progress: &Arc<Progress>,
+    stop: &CancellationToken,
+) -> JoinSet<SubscriberReport> {
+    let mut subscribers = JoinSet::new();
+    for (i, session) in (0u32..).zip(sessions) {
+        subscribers.spawn(subscriber::run(
+            session,
+            i,
+            layout.publishers(),
+            conn.keep_alive,
+            schedule,
+            progress.clone(),
+            stop.clone(),
+        ));
+    }
+    subscribers
+}
+
+fn spawn_publishers(
+    sessions: Vec<Session>,
+    layout: &Layout,
+    base: &str,
+    load: &LoadArgs,
+    conn: &ConnArgs,
+    schedule: Schedule,
+) -> JoinSet<PublisherReport> {
+    let publish_load = PublishLoad {
+        qos: load.qos(),
+        version: conn.mqtt.version(),
+        payload_len: load.payload,
+        rate: load.rate.map(|r| r as f64 / f64::from(layout.publishers())),
+        inflight: load.inflight,
+        batch: load.batch.max(1),
+        keep_alive: conn.keep_alive,
+    };
+    let mut publishers = JoinSet::new();
+    for (i, session) in (0u32..).zip(sessions) {
+        let topic = layout.publisher_topic(base, i);
+        publishers.spawn(publisher::run(session, i, topic, publish_load, schedule));
+    }
+    publishers
 }
 
 fn validate(layout: &Layout, load: &LoadArgs, conn: &ConnArgs) -> anyhow::Result<()> {
