@@ -23,7 +23,7 @@ OUT=""
 INSTALL=1
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
 Scenarios (MQTT 3.1.1, 64-byte payloads, inflight 64):
@@ -210,6 +210,11 @@ broker_available() {
 }
 
 main() {
+    local scenarios=()
+    IFS=',' read -ra scenarios <<<"$SCENARIOS"
+    for scenario in "${scenarios[@]}"; do
+        scenario_args "$scenario" >/dev/null || exit 64
+    done
     [[ "$INSTALL" == 1 ]] && install_peers
     build
     local brokers=() wanted=()
@@ -217,7 +222,6 @@ main() {
     for b in "${wanted[@]}"; do
         broker_available "$b" && brokers+=("$b")
     done
-    IFS=',' read -ra scenarios <<<"$SCENARIOS"
     log "results in $OUT"
     for scenario in "${scenarios[@]}"; do
         read -ra args <<<"$(scenario_args "$scenario")"
