@@ -256,6 +256,7 @@ fn summarise(
         broker_rss_after_kib: rss_after,
         broker_rss_per_conn_bytes: per_conn,
         broker_cpu_s: broker_cpu_s.map(procstat::round3),
+        tool_rss_peak_kib: procstat::own_peak_rss_kib(),
         ok: connected == u64::from(args.connections) && dropped == 0,
         errors,
     }

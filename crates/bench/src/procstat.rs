@@ -49,6 +49,11 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     parse_status_kib(&status, field)
 }
 
+/// This process's peak RSS (`VmHWM`), KiB; 0 if unreadable.
+pub fn own_peak_rss_kib() -> u64 {
+    status_kib(std::process::id(), "VmHWM").unwrap_or(0)
+}
+
 /// Resets the peak RSS (`VmHWM`) of a process; `false` if not permitted.
 pub fn reset_peak_rss(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()

@@ -136,6 +136,8 @@ pub struct MessageSummary {
     pub tool_cpu_s: f64,
     /// Seconds from the end of the window until the last delivery was waited for.
     pub drain_s: f64,
+    /// This tool's peak RSS over the whole run, KiB.
+    pub tool_rss_peak_kib: u64,
     /// Errors that ended clients early.
     pub errors: Vec<String>,
     /// No errors, and no loss at QoS 1/2.
@@ -187,6 +189,8 @@ pub struct ConnectionsSummary {
     pub broker_rss_per_conn_bytes: Option<u64>,
     /// Broker CPU seconds from the first connect to the end of the hold.
     pub broker_cpu_s: Option<f64>,
+    /// This tool's peak RSS over the whole run, KiB.
+    pub tool_rss_peak_kib: u64,
     /// A few of the errors seen.
     pub errors: Vec<String>,
     /// Every client connected and none was dropped.

@@ -354,6 +354,7 @@ fn summarise(
         broker: observed.broker.into(),
         tool_cpu_s: observed.tool_cpu_s,
         drain_s: procstat::round3(observed.drain_s),
+        tool_rss_peak_kib: procstat::own_peak_rss_kib(),
         ok: errors.is_empty() && (qos == QoS::AtMostOnce || loss.lost == 0),
         errors,
     }
