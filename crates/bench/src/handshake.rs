@@ -24,6 +24,9 @@ pub struct Session {
     pub read_buf: BytesMut,
     /// The protocol spoken.
     pub version: ProtocolVersion,
+    /// The broker's Receive Maximum (v5): most unacknowledged QoS 1/2 PUBLISH packets it
+    /// accepts from this client; 65,535 when it sets none.
+    pub receive_maximum: u16,
 }
 
 /// How often a client with Keep Alive `keep_alive` seconds sends PINGREQ; `None` for 0.
@@ -63,9 +66,15 @@ pub async fn connect(
         stream,
         read_buf: BytesMut::with_capacity(4096),
         version,
+        receive_maximum: u16::MAX,
     };
     match session.next_packet().await? {
-        Packet::ConnAck(ack) if ack.reason_code == ReasonCode::Success => Ok(session),
+        Packet::ConnAck(ack) if ack.reason_code == ReasonCode::Success => {
+            if let Some(max) = ack.properties.receive_maximum {
+                session.receive_maximum = max.get();
+            }
+            Ok(session)
+        }
         Packet::ConnAck(ack) => bail!("broker refused {client_id}: {}", ack.reason_code),
         other => bail!("expected CONNACK, got {:?}", other.packet_type()),
     }

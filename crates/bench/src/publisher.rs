@@ -71,6 +71,11 @@ pub async fn run(
     load: PublishLoad,
     schedule: Schedule,
 ) -> PublisherReport {
+    // [MQTT-3.3.4-7] never more unacknowledged messages than the broker's Receive Maximum.
+    let load = PublishLoad {
+        inflight: load.inflight.min(session.receive_maximum),
+        ..load
+    };
     let mut publisher = Publisher::new(index, topic, load, schedule);
     if let Err(err) = publisher.drive(session).await {
         publisher.report.error = Some(format!("publisher {index}: {err:#}"));
@@ -250,6 +255,12 @@ impl Publisher {
                             self.report.sent_in_window += 1;
                         }
                     }
+                }
+                kind::DISCONNECT => {
+                    bail!(
+                        "broker sent DISCONNECT (reason 0x{:02X})",
+                        body.first().unwrap_or(&0)
+                    );
                 }
                 kind::PUBREC => {
                     let id = wire::ack_packet_id(body)?;

@@ -156,6 +156,12 @@ impl Subscriber {
                         _ => {}
                     }
                 }
+                kind::DISCONNECT => {
+                    bail!(
+                        "broker sent DISCONNECT (reason 0x{:02X})",
+                        body.first().unwrap_or(&0)
+                    );
+                }
                 kind::PUBREL => {
                     wire::put_ack(write_buf, kind::PUBCOMP, wire::ack_packet_id(body)?);
                 }

@@ -53,6 +53,8 @@ pub mod kind {
     pub const PUBREL: u8 = 6;
     /// PUBCOMP
     pub const PUBCOMP: u8 = 7;
+    /// DISCONNECT
+    pub const DISCONNECT: u8 = 14;
 }
 
 /// Finds the packet at the front of `buf`; `Ok(None)` when it is not complete yet.
