@@ -93,13 +93,15 @@ impl Subscriber {
         let mut next_ping = Instant::now() + ping_every.unwrap_or_default();
         // Deliveries may already be waiting behind the SUBACK.
         self.handle(&mut read_buf, &mut write_buf)?;
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
         loop {
             if read_buf.capacity() - read_buf.len() < READ_CHUNK / 2 {
                 read_buf.reserve(READ_CHUNK);
             }
             tokio::select! {
                 biased;
-                () = stop.cancelled() => break,
+                () = &mut stopped => break,
                 read = reader.read_buf(&mut read_buf) => {
                     if read.context("reading from the broker")? == 0 {
                         bail!("broker closed the connection");
