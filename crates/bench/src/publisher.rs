@@ -53,7 +53,7 @@ pub struct PublishLoad {
 /// What one publisher did.
 #[derive(Debug, Clone, Default)]
 pub struct PublisherReport {
-    /// Messages sent in the window: acknowledged (QoS 1/2) or written (QoS 0).
+    /// Messages sent in the window: acknowledged (QoS 1/2) or encoded for writing (QoS 0).
     pub sent_in_window: u64,
     /// Messages encoded for writing over the whole run, warm-up included.
     pub written: u64,

@@ -106,7 +106,7 @@ pub struct MessageSummary {
     pub warmup_s: f64,
     /// Length of the measured window, seconds.
     pub duration_s: f64,
-    /// Messages sent in the window: acknowledged for QoS 1/2, written for QoS 0.
+    /// Messages sent in the window: acknowledged for QoS 1/2, encoded for writing for QoS 0.
     pub sent: u64,
     /// Messages written over the whole run, warm-up included.
     pub written: u64,
