@@ -64,3 +64,30 @@ pub(crate) fn unique(prefix: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("{prefix}/{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Waits until the broker's own clock has advanced by at least `secs` seconds: a client
+/// whose will is delayed by `secs` drops its connection, and the will arrives. Tests use
+/// this instead of sleeping when something must expire inside the broker, so the wait
+/// ends on a broker event and is ordered against the broker's other timers.
+pub(crate) async fn broker_time_passes(addr: std::net::SocketAddr, secs: u32) {
+    use gridmq_codec::{ProtocolVersion, QoS, TopicName, Will, WillProperties};
+    let topic = unique("clock");
+    let mut watcher = raw::RawClient::v5(addr, &unique("clock-watcher")).await;
+    watcher.subscribe(&topic, QoS::AtMostOnce).await;
+    let mut connect = raw::connect(ProtocolVersion::V5, &unique("clock"), true);
+    connect.properties.session_expiry_interval = Some(secs);
+    connect.will = Some(Will {
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: TopicName::new(topic.as_str()).expect("a valid topic"),
+        payload: bytes::Bytes::from_static(b"tick"),
+        properties: WillProperties {
+            will_delay_interval: Some(secs),
+            ..Default::default()
+        },
+    });
+    let (clock, _) = raw::RawClient::connect(addr, connect).await;
+    drop(clock);
+    let will = watcher.expect_publish().await;
+    assert_eq!(will.topic.as_str(), topic);
+}

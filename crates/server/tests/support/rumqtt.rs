@@ -246,7 +246,7 @@ impl V3 {
             .await
     }
 
-    /// Sends DISCONNECT, waits until it is written, then closes the connection.
+    /// Sends DISCONNECT and waits until the broker has closed the connection.
     pub(crate) async fn disconnect(mut self) {
         within("disconnect", self.client.disconnect())
             .await
@@ -256,6 +256,8 @@ impl V3 {
                 matches!(e, rumqttc::Event::Outgoing(rumqttc::Outgoing::Disconnect)).then_some(())
             })
             .await;
+        // The broker closes the socket only after it has released the session.
+        self.events.wait_for_error().await;
     }
 }
 
@@ -455,7 +457,7 @@ impl V5 {
         }
     }
 
-    /// Sends DISCONNECT 0x00, waits until it is written, then closes the connection.
+    /// Sends DISCONNECT 0x00 and waits until the broker has closed the connection.
     pub(crate) async fn disconnect(mut self) {
         within("disconnect", self.client.disconnect())
             .await
@@ -469,5 +471,7 @@ impl V5 {
                 .then_some(())
             })
             .await;
+        // The broker closes the socket only after it has released the session.
+        self.events.wait_for_error().await;
     }
 }
