@@ -133,13 +133,20 @@ pub(crate) struct SubMessage {
 }
 
 impl MosquittoSub {
-    /// Starts `mosquitto_sub -h 127.0.0.1 -p <port> -d -F ... <args>` and waits until its
-    /// subscription is acknowledged (its debug output reports the SUBACK). The process
-    /// exits by itself after `-W 20` seconds at most.
-    pub(crate) async fn start(port: u16, args: &[&str]) -> Self {
+    /// Starts `mosquitto_sub -h 127.0.0.1 -p <port> -F ... <args>`, to exit after `count`
+    /// messages, and waits until it is subscribed.
+    ///
+    /// mosquitto_sub says nothing when its subscription is acknowledged (its debug output
+    /// is block-buffered on a pipe), so it also subscribes to a topic holding a retained
+    /// "ready" message; once that message is printed, the subscriptions are in place.
+    /// The process exits by itself after `-W 20` seconds at most.
+    pub(crate) async fn start(port: u16, args: &[&str], count: usize) -> Self {
+        let ready = super::unique("mosquitto-sub-ready");
+        mosquitto_pub(port, &["-q", "1", "-r", "-t", &ready, "-m", "ready"]).await;
         let mut child = Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-d", "-W", "20", "-F", FORMAT])
+            .args(["-W", "20", "-F", FORMAT, "-t", &ready])
+            .args(["-C", &(count + 1).to_string()])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -149,7 +156,7 @@ impl MosquittoSub {
             .expect("mosquitto_sub starts");
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
         let mut sub = Self { child, stdout };
-        sub.line_containing("received SUBACK").await;
+        sub.line_containing(&format!("MSG|{ready}|")).await;
         sub
     }
 
@@ -180,7 +187,7 @@ impl MosquittoSub {
         }
     }
 
-    /// Waits for the process to exit (after `-C count` messages) and checks it succeeded.
+    /// Waits for the process to exit (after its `count` messages) and checks it succeeded.
     pub(crate) async fn finish(mut self) {
         let status = within("mosquitto_sub to exit", self.child.wait())
             .await
