@@ -45,6 +45,31 @@ impl RawClient {
         }
     }
 
+    /// Opens a TCP connection whose receive buffer is only `bytes` large, for a client
+    /// that stops reading and should back up into the broker quickly.
+    pub(crate) async fn tcp_small_buffer(
+        addr: SocketAddr,
+        version: ProtocolVersion,
+        bytes: u32,
+    ) -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = within("the TCP connection", socket.connect(addr))
+            .await
+            .expect("TCP connect");
+        Self {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::client(version, usize::MAX),
+            version,
+        }
+    }
+
+    /// Closes the sending half: the broker reads the end of the stream.
+    pub(crate) async fn shutdown_write(&mut self) {
+        let _ = within("closing the sending half", self.stream.shutdown()).await;
+    }
+
     /// Connects with `connect` and expects a successful CONNACK.
     pub(crate) async fn connect(addr: SocketAddr, connect: Connect) -> (Self, ConnAck) {
         let mut client = Self::tcp(addr, connect.protocol).await;
