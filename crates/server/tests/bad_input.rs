@@ -49,8 +49,12 @@ impl Bystanders {
                 expected.as_bytes(),
                 "acknowledged, not lost"
             );
-            let id = p.packet_id.expect("QoS 1").get();
-            self.subscriber.send_packet(&Packet::PubAck(ack(id))).await;
+            let Some(id) = p.packet_id else {
+                panic!("QoS 1 has a packet id: {p:?}");
+            };
+            self.subscriber
+                .send_packet(&Packet::PubAck(ack(id.get())))
+                .await;
         }
         let newcomer = RawClient::v5(self.addr, &unique("newcomer").replace('/', "-")).await;
         newcomer.disconnect().await;

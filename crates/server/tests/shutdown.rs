@@ -20,7 +20,9 @@ fn short_shutdown_config() -> std::path::PathBuf {
         std::process::id(),
         unique("cfg").replace('/', "-")
     ));
-    std::fs::write(&path, "[server]\nshutdown_timeout = \"3s\"\n").expect("write config");
+    if let Err(error) = std::fs::write(&path, "[server]\nshutdown_timeout = \"3s\"\n") {
+        panic!("cannot write {}: {error}", path.display());
+    }
     path
 }
 

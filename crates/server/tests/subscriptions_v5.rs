@@ -21,7 +21,7 @@ async fn topics_before_marker(client: &mut V5, publisher: &mut V5) -> Vec<String
     let mut topics = Vec::new();
     loop {
         let p = client.next_publish().await;
-        let topic = String::from_utf8(p.topic.to_vec()).expect("UTF-8 topic");
+        let topic = String::from_utf8_lossy(&p.topic).into_owned();
         if topic == MARKER {
             return topics;
         }

@@ -14,11 +14,14 @@ use support::raw::{self, RawClient};
 use support::{broker, unique};
 
 fn with_will(client_id: &str, topic: &str, properties: WillProperties) -> Connect {
+    let Ok(topic) = TopicName::new(topic) else {
+        panic!("{topic:?} is not a valid topic name");
+    };
     let mut connect = raw::connect(ProtocolVersion::V5, client_id, true);
     connect.will = Some(Will {
         qos: QoS::AtLeastOnce,
         retain: false,
-        topic: TopicName::new(topic).expect("topic"),
+        topic,
         payload: Bytes::from_static(b"last words"),
         properties,
     });

@@ -14,6 +14,10 @@
     dead_code,
     reason = "each test binary compiles this module and uses a different subset of it"
 )]
+#![allow(
+    clippy::expect_used,
+    reason = "test helpers: a failed expectation is a failed test"
+)]
 
 pub(crate) mod peers;
 pub(crate) mod process;

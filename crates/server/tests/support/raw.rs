@@ -18,7 +18,7 @@ use super::within;
 #[derive(Debug)]
 pub(crate) enum Next {
     /// It sent a packet.
-    Packet(Packet),
+    Packet(Box<Packet>),
     /// It closed the connection (end of stream or reset).
     Closed,
 }
@@ -123,7 +123,7 @@ impl RawClient {
         within("a packet from the broker", async {
             loop {
                 match self.decoder.decode(&mut self.buf) {
-                    Ok(Some(packet)) => return Next::Packet(packet),
+                    Ok(Some(packet)) => return Next::Packet(Box::new(packet)),
                     Ok(None) => {}
                     Err(error) => panic!("the broker sent an invalid packet: {error}"),
                 }
@@ -147,7 +147,7 @@ impl RawClient {
     /// Reads the next packet; the connection must not close.
     pub(crate) async fn expect(&mut self) -> Packet {
         match self.next().await {
-            Next::Packet(packet) => packet,
+            Next::Packet(packet) => *packet,
             Next::Closed => panic!("the broker closed the connection"),
         }
     }
@@ -188,7 +188,7 @@ impl RawClient {
             match self.next().await {
                 Next::Packet(packet) => {
                     assert!(before.len() < 10_000, "no close after {before:?}");
-                    before.push(packet);
+                    before.push(*packet);
                 }
                 Next::Closed => return before,
             }

@@ -308,7 +308,7 @@ impl V5 {
         filter: rumqttc::v5::mqttbytes::v5::Filter,
         properties: Option<rumqttc::v5::mqttbytes::v5::SubscribeProperties>,
     ) -> Vec<rumqttc::v5::mqttbytes::v5::SubscribeReasonCode> {
-        let request = match properties {
+        match properties {
             Some(p) => within(
                 "subscribe",
                 self.client.subscribe_many_with_properties([filter], p),
@@ -318,8 +318,7 @@ impl V5 {
             None => within("subscribe", self.client.subscribe_many([filter]))
                 .await
                 .expect("subscribe request"),
-        };
-        let () = request;
+        }
         self.events
             .wait_for("SUBACK", |e| match e {
                 rumqttc::v5::Event::Incoming(rumqttc::v5::Incoming::SubAck(ack)) => {
