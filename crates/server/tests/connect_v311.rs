@@ -162,3 +162,19 @@ async fn a_second_connection_with_the_same_client_id_takes_over() {
     new.subscribe("twin/t", QoS::AtMostOnce).await;
     new.disconnect().await;
 }
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_one_and_a_half_keep_alives() {
+    let server = broker().await;
+    let mut client = RawClient::tcp(server.mqtt_addr(), ProtocolVersion::V3_1_1).await;
+    // Keep Alive 1 s.
+    let mut body = field(b"MQTT");
+    body.extend([4, 0x02, 0x00, 0x01]);
+    body.extend(field(b"quiet"));
+    client.send(&packet(0x10, &body)).await;
+    assert_eq!(&client.expect_bytes(4).await[..], b"\x20\x02\x00\x00");
+    client.send(&[0xC0, 0x00]).await;
+    assert_eq!(client.expect().await, Packet::PingResp);
+    // 3.1.1 has no DISCONNECT from the server: the connection is just closed.
+    assert!(client.expect_closed().await.is_empty());
+}
