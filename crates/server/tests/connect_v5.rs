@@ -124,3 +124,76 @@ async fn a_silent_client_is_disconnected_after_one_and_a_half_keep_alives() {
     // Then silence: the broker ends the connection with 0x8D Keep Alive timeout.
     client.expect_disconnect(ReasonCode::KeepAliveTimeout).await;
 }
+
+#[tokio::test]
+async fn maximum_qos_1_is_announced_and_enforced() {
+    let server = broker_with(|c| c.mqtt.maximum_qos = 1).await;
+    let addr = server.mqtt_addr();
+    let (mut client, ack) =
+        RawClient::connect(addr, raw::connect(ProtocolVersion::V5, "qos1-only", true)).await;
+    assert_eq!(ack.properties.maximum_qos, Some(1));
+    // A QoS 2 subscription is granted QoS 1.
+    client
+        .send_packet(&Packet::Subscribe(raw::subscribe(
+            1,
+            "q/t",
+            QoS::ExactlyOnce,
+        )))
+        .await;
+    match client.expect().await {
+        Packet::SubAck(a) => assert_eq!(a.reason_codes, [ReasonCode::GrantedQos1]),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    // A QoS 2 PUBLISH: DISCONNECT 0x9B ([MQTT-3.2.2-11]).
+    client.publish("q/t", QoS::ExactlyOnce, 1, b"x").await;
+    client.expect_disconnect(ReasonCode::QosNotSupported).await;
+}
+
+#[tokio::test]
+async fn retain_unavailable_is_announced_and_enforced() {
+    let server = broker_with(|c| c.mqtt.retain_available = false).await;
+    let addr = server.mqtt_addr();
+    let (mut client, ack) =
+        RawClient::connect(addr, raw::connect(ProtocolVersion::V5, "no-retain", true)).await;
+    assert_eq!(ack.properties.retain_available, Some(false));
+    let mut publish = raw::publish("r/t", QoS::AtLeastOnce, 1, b"x");
+    publish.retain = true;
+    client.send_packet(&Packet::Publish(publish)).await;
+    // [MQTT-3.2.2-14]
+    client
+        .expect_disconnect(ReasonCode::RetainNotSupported)
+        .await;
+}
+
+#[tokio::test]
+async fn a_client_identifier_over_the_limit_is_refused_with_0x85() {
+    let server = broker_with(|c| c.mqtt.max_client_id_length = 8).await;
+    let mut client = RawClient::tcp(server.mqtt_addr(), ProtocolVersion::V5).await;
+    let connect = raw::connect(ProtocolVersion::V5, "much-too-long", true);
+    client
+        .send_packet(&Packet::Connect(Box::new(connect)))
+        .await;
+    assert_eq!(
+        client.expect_connack().await.reason_code,
+        ReasonCode::ClientIdentifierNotValid
+    );
+    assert_eq!(client.expect_closed().await, []);
+}
+
+#[tokio::test]
+async fn subscriptions_over_the_session_limit_get_0x97() {
+    let server = broker_with(|c| c.mqtt.max_subscriptions_per_session = 2).await;
+    let mut client = RawClient::v5(server.mqtt_addr(), "many-subs").await;
+    client.subscribe("a", QoS::AtMostOnce).await;
+    client.subscribe("b", QoS::AtMostOnce).await;
+    // Replacing an existing subscription is not a new one.
+    client.subscribe("a", QoS::AtLeastOnce).await;
+    client
+        .send_packet(&Packet::Subscribe(raw::subscribe(2, "c", QoS::AtMostOnce)))
+        .await;
+    match client.expect().await {
+        Packet::SubAck(a) => assert_eq!(a.reason_codes, [ReasonCode::QuotaExceeded]),
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+    client.disconnect().await;
+}

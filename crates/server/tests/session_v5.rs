@@ -246,3 +246,50 @@ async fn takeover_disconnects_the_old_connection_with_0x8e_and_keeps_the_session
     new.disconnect().await;
     publisher.disconnect().await;
 }
+
+#[tokio::test]
+async fn takeover_resends_the_old_connections_unacknowledged_messages_with_dup() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let (mut old, _) = RawClient::connect(addr, session("mover", true, 60)).await;
+    old.subscribe("mover/t", QoS::AtLeastOnce).await;
+    let mut publisher = RawClient::v5(addr, "mover-pub").await;
+    publisher
+        .publish("mover/t", QoS::AtLeastOnce, 1, b"in flight")
+        .await;
+    assert!(matches!(publisher.expect().await, Packet::PubAck(_)));
+    let first = old.expect_publish().await;
+    assert!(!first.dup);
+
+    let (mut new, ack) = RawClient::connect(addr, session("mover", false, 60)).await;
+    assert!(ack.session_present);
+    old.expect_disconnect(ReasonCode::SessionTakenOver).await;
+    let again = new.expect_publish().await;
+    assert!(again.dup);
+    assert_eq!(again.packet_id, first.packet_id);
+    assert_eq!(&again.payload[..], b"in flight");
+    new.disconnect().await;
+    publisher.disconnect().await;
+}
+
+#[tokio::test]
+async fn takeover_with_clean_start_discards_the_old_session() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let (mut old, _) = RawClient::connect(addr, session("fresh-start", true, 60)).await;
+    old.subscribe("fresh-start/t", QoS::AtLeastOnce).await;
+    let (new, ack) = RawClient::connect(addr, session("fresh-start", true, 60)).await;
+    assert!(!ack.session_present);
+    old.expect_disconnect(ReasonCode::SessionTakenOver).await;
+    // The old subscription went with the old session.
+    let mut publisher = RawClient::v5(addr, "fresh-start-pub").await;
+    publisher
+        .publish("fresh-start/t", QoS::AtLeastOnce, 1, b"anyone?")
+        .await;
+    match publisher.expect().await {
+        Packet::PubAck(a) => assert_eq!(a.reason_code, ReasonCode::NoMatchingSubscribers),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    new.disconnect().await;
+    publisher.disconnect().await;
+}

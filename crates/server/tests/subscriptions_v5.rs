@@ -275,3 +275,30 @@ async fn unsubscribe_stops_deliveries() {
     sub.disconnect().await;
     publisher.disconnect().await;
 }
+
+#[tokio::test]
+async fn retained_messages_sent_at_subscribe_carry_the_subscription_identifier() {
+    let server = broker().await;
+    let port = server.mqtt_addr().port();
+    let (mut publisher, _) = V5::connect(v5_options(port, "sid-ret-pub")).await;
+    publisher
+        .publish("sid/ret", QoS::AtLeastOnce, true, "kept")
+        .await;
+    let (mut sub, _) = V5::connect(v5_options(port, "sid-ret-sub")).await;
+    sub.subscribe_filter(
+        Filter::new("sid/+", QoS::AtLeastOnce),
+        Some(SubscribeProperties {
+            id: Some(77),
+            user_properties: Vec::new(),
+        }),
+    )
+    .await;
+    let p = sub.next_publish().await;
+    assert!(p.retain);
+    assert_eq!(
+        p.properties.map(|p| p.subscription_identifiers),
+        Some(vec![77])
+    );
+    publisher.disconnect().await;
+    sub.disconnect().await;
+}

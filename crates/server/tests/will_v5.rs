@@ -209,3 +209,53 @@ async fn paho_v5_will() {
     let server = broker().await;
     python("will.py", server.mqtt_addr().port(), &["--version", "v5"]).await;
 }
+
+#[tokio::test]
+async fn a_will_delayed_past_the_end_of_the_session_is_published_when_it_ends() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let (mut watcher, _) = watcher(addr, "will/no-session").await;
+    // Session Expiry 0: the session ends with the connection, and the will with it.
+    let connect = with_will(
+        "no-session",
+        "will/no-session",
+        WillProperties {
+            will_delay_interval: Some(3600),
+            ..Default::default()
+        },
+    );
+    let (client, _) = RawClient::connect(addr, connect).await;
+    drop(client);
+    assert_eq!(
+        watcher.expect_publish().await.topic.as_str(),
+        "will/no-session"
+    );
+    watcher.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_will_flagged_utf8_with_an_invalid_payload_is_refused_with_0x99() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let mut connect = with_will(
+        "bad-will",
+        "will/bad",
+        WillProperties {
+            payload_format_indicator: Some(true),
+            ..Default::default()
+        },
+    );
+    if let Some(will) = connect.will.as_mut() {
+        will.payload = Bytes::from_static(b"\xff\xfe");
+    }
+    let mut client = RawClient::tcp(addr, ProtocolVersion::V5).await;
+    client
+        .send_packet(&Packet::Connect(Box::new(connect)))
+        .await;
+    // MQTT 5.0 section 3.1.3.2.3, as for PUBLISH payloads (validate_utf8_payloads).
+    assert_eq!(
+        client.expect_connack().await.reason_code,
+        ReasonCode::PayloadFormatInvalid
+    );
+    assert_eq!(client.expect_closed().await, []);
+}
