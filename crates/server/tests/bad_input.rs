@@ -571,3 +571,35 @@ async fn a_client_that_stops_reading_backs_up_into_its_bounded_queue() {
     );
     stuck.disconnect().await;
 }
+
+#[tokio::test]
+async fn other_publish_header_violations() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let bystanders = Bystanders::new(addr).await;
+    // An empty topic without a Topic Alias ([MQTT-3.3.2-1] v5; a 3.1.1 topic must not
+    // be empty).
+    v5_violation(
+        addr,
+        &publish_bytes(0x30, b"", true, b"x"),
+        ReasonCode::ProtocolError,
+    )
+    .await;
+    v311_violation(addr, &publish_bytes(0x30, b"", false, b"x")).await;
+    // DUP on a QoS 0 message ([MQTT-3.3.1-2]).
+    v5_violation(
+        addr,
+        &publish_bytes(0x38, b"bystander/dup", true, b"x"),
+        ReasonCode::MalformedPacket,
+    )
+    .await;
+    // Packet identifier 0 ([MQTT-2.2.1-3]).
+    let mut body = field(b"bystander/zero");
+    body.extend([0x00, 0x00, 0x00]);
+    v5_violation(addr, &packet(0x32, &body), ReasonCode::ProtocolError).await;
+    // A property that PUBLISH cannot carry (Session Expiry Interval, 0x11).
+    let mut body = field(b"bystander/prop");
+    body.extend([5, 0x11, 0, 0, 0, 1]);
+    v5_violation(addr, &packet(0x30, &body), ReasonCode::MalformedPacket).await;
+    bystanders.check().await;
+}

@@ -178,3 +178,23 @@ async fn a_silent_client_is_closed_after_one_and_a_half_keep_alives() {
     // 3.1.1 has no DISCONNECT from the server: the connection is just closed.
     assert!(client.expect_closed().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_persistent_session_lasts_the_configured_maximum_expiry() {
+    let server = support::broker_with(|c| {
+        c.mqtt.max_session_expiry = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let addr = server.mqtt_addr();
+    let mut options = v3_options(addr.port(), "short-lived");
+    options.set_clean_session(false);
+    let (client, _) = V3::connect(options.clone()).await;
+    client.disconnect().await;
+    support::broker_time_passes(addr, 2).await;
+    let (client, ack) = V3::connect(options).await;
+    assert!(
+        !ack.session_present,
+        "expired after mqtt.max_session_expiry"
+    );
+    client.disconnect().await;
+}

@@ -9,7 +9,7 @@ use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use rumqttc::v5::mqttbytes::v5::DisconnectReasonCode;
 use support::raw::{self, RawClient, ack};
 use support::rumqtt::{V5, v5_options};
-use support::{broker, broker_time_passes};
+use support::{broker, broker_time_passes, broker_with};
 
 /// A v5 CONNECT with Clean Start `clean` and Session Expiry Interval `expiry`.
 fn session(client_id: &str, clean: bool, expiry: u32) -> gridmq_codec::Connect {
@@ -292,4 +292,17 @@ async fn takeover_with_clean_start_discards_the_old_session() {
     }
     new.disconnect().await;
     publisher.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_session_expiry_over_the_maximum_is_capped_and_announced() {
+    let server =
+        broker_with(|c| c.mqtt.max_session_expiry = std::time::Duration::from_secs(3600)).await;
+    let (client, ack) = RawClient::connect(
+        server.mqtt_addr(),
+        session("greedy-expiry", true, 1_000_000),
+    )
+    .await;
+    assert_eq!(ack.properties.session_expiry_interval, Some(3600));
+    client.disconnect().await;
 }
