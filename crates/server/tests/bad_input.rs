@@ -603,3 +603,138 @@ async fn other_publish_header_violations() {
     v5_violation(addr, &packet(0x30, &body), ReasonCode::MalformedPacket).await;
     bystanders.check().await;
 }
+
+/// A CONNECT with `flags`, `properties` (v5 only) and `payload` after the client id.
+fn connect_bytes(level: u8, flags: u8, properties: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut body = field(b"MQTT");
+    body.extend([level, flags, 0x00, 0x3c]);
+    if level == 5 {
+        body.extend(varint(properties.len()));
+        body.extend_from_slice(properties);
+    }
+    body.extend(field(b"bad-connect"));
+    body.extend_from_slice(payload);
+    packet(0x10, &body)
+}
+
+#[tokio::test]
+async fn invalid_connect_packets_get_connack_with_the_reason_or_are_closed() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let bystanders = Bystanders::new(addr).await;
+    let will = [field(b"w/t"), field(b"bye")].concat();
+    let will_v5 = [vec![0], field(b"w/t"), field(b"bye")].concat();
+    let cases: &[(&str, Vec<u8>, ReasonCode)] = &[
+        (
+            "will QoS 3",
+            connect_bytes(5, 0x02 | 0x04 | 0x18, &[], &will_v5),
+            ReasonCode::MalformedPacket,
+        ),
+        (
+            "will QoS without the will flag",
+            connect_bytes(5, 0x02 | 0x08, &[], &[]),
+            ReasonCode::MalformedPacket,
+        ),
+        (
+            "will retain without the will flag",
+            connect_bytes(5, 0x02 | 0x20, &[], &[]),
+            ReasonCode::MalformedPacket,
+        ),
+        (
+            "Receive Maximum 0",
+            connect_bytes(5, 0x02, &[0x21, 0, 0], &[]),
+            ReasonCode::ProtocolError,
+        ),
+        (
+            "Maximum Packet Size 0",
+            connect_bytes(5, 0x02, &[0x27, 0, 0, 0, 0], &[]),
+            ReasonCode::ProtocolError,
+        ),
+        (
+            "Request Problem Information 2",
+            connect_bytes(5, 0x02, &[0x17, 2], &[]),
+            ReasonCode::ProtocolError,
+        ),
+        (
+            "Session Expiry Interval twice",
+            connect_bytes(5, 0x02, &[0x11, 0, 0, 0, 1, 0x11, 0, 0, 0, 2], &[]),
+            ReasonCode::ProtocolError,
+        ),
+        (
+            "a Topic Alias in CONNECT",
+            connect_bytes(5, 0x02, &[0x23, 0, 1], &[]),
+            ReasonCode::MalformedPacket,
+        ),
+        (
+            "an unknown authentication method",
+            connect_bytes(
+                5,
+                0x02,
+                &[[0x15].as_slice(), &field(b"SCRAM-SHA-1")].concat(),
+                &[],
+            ),
+            ReasonCode::BadAuthenticationMethod,
+        ),
+    ];
+    for (what, bytes, reason) in cases {
+        let mut client = RawClient::tcp(addr, ProtocolVersion::V5).await;
+        client.send(bytes).await;
+        let connack = client.expect_connack().await;
+        assert_eq!(connack.reason_code, *reason, "{what}");
+        assert!(!connack.session_present, "{what}");
+        assert_eq!(client.expect_closed().await, [], "{what}");
+    }
+    // 3.1.1: a bad CONNECT is closed without CONNACK.
+    for (what, bytes) in [
+        (
+            "will QoS 3",
+            connect_bytes(4, 0x02 | 0x04 | 0x18, &[], &will),
+        ),
+        (
+            "password without user name",
+            connect_bytes(4, 0x02 | 0x40, &[], &field(b"secret")),
+        ),
+    ] {
+        let mut client = RawClient::tcp(addr, ProtocolVersion::V3_1_1).await;
+        client.send(&bytes).await;
+        assert_eq!(client.expect_closed().await, [], "{what}");
+    }
+    bystanders.check().await;
+}
+
+#[tokio::test]
+async fn invalid_subscribe_and_unsubscribe_packets() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let bystanders = Bystanders::new(addr).await;
+    // Subscription Identifier 0.
+    v5_violation(
+        addr,
+        b"\x82\x08\x00\x01\x02\x0b\x00\x00\x01a\x00",
+        ReasonCode::ProtocolError,
+    )
+    .await;
+    // Subscription QoS 3.
+    v5_violation(
+        addr,
+        b"\x82\x06\x00\x01\x00\x00\x01a\x03",
+        ReasonCode::MalformedPacket,
+    )
+    .await;
+    // Retain Handling 3.
+    v5_violation(
+        addr,
+        b"\x82\x06\x00\x01\x00\x00\x01a\x30",
+        ReasonCode::MalformedPacket,
+    )
+    .await;
+    // UNSUBSCRIBE without a filter ([MQTT-3.10.3-2]).
+    v5_violation(addr, b"\xa2\x03\x00\x01\x00", ReasonCode::ProtocolError).await;
+    // An AUTH packet without enhanced authentication.
+    v5_violation(addr, b"\xf0\x00", ReasonCode::ProtocolError).await;
+    // A packet only the server sends.
+    v5_violation(addr, b"\x20\x03\x00\x00\x00", ReasonCode::ProtocolError).await;
+    v311_violation(addr, b"\x82\x06\x00\x01\x00\x01a\x03").await;
+    v311_violation(addr, b"\xf0\x00").await;
+    bystanders.check().await;
+}
