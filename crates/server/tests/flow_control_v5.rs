@@ -4,7 +4,7 @@
 
 mod support;
 
-use gridmq_codec::{Packet, ProtocolVersion, QoS};
+use gridmq_codec::{Packet, ProtocolVersion, QoS, ReasonCode};
 use gridmq_engine::Stats;
 use support::raw::{self, RawClient, ack, nz};
 use support::rumqtt::{V5, v5_options};
@@ -136,4 +136,91 @@ async fn messages_larger_than_the_clients_maximum_packet_size_are_not_sent() {
     );
     subscriber.disconnect().await;
     publisher.disconnect().await;
+}
+
+/// Queues five QoS 1 messages for an offline session whose queue holds three, under
+/// `policy`; returns the publisher's PUBACK reason codes and the payloads the session
+/// gets when it comes back.
+async fn overflow(policy: gridmq_server::config::QueueOverflow) -> (Vec<ReasonCode>, Vec<String>) {
+    let server = broker_with(|c| {
+        c.mqtt.max_queued_messages = 3;
+        c.mqtt.queue_overflow = policy;
+    })
+    .await;
+    let addr = server.mqtt_addr();
+    let mut connect = raw::connect(ProtocolVersion::V5, "overflowing", true);
+    connect.properties.session_expiry_interval = Some(600);
+    let (mut device, _) = RawClient::connect(addr, connect.clone()).await;
+    device.subscribe("overflow/t", QoS::AtLeastOnce).await;
+    device.disconnect().await;
+
+    let mut publisher = RawClient::v5(addr, "overflow-pub").await;
+    let mut reasons = Vec::new();
+    for id in 1..=5u16 {
+        publisher
+            .publish(
+                "overflow/t",
+                QoS::AtLeastOnce,
+                id,
+                id.to_string().as_bytes(),
+            )
+            .await;
+        match publisher.expect().await {
+            Packet::PubAck(a) => reasons.push(a.reason_code),
+            other => panic!("expected PUBACK, got {other:?}"),
+        }
+    }
+    publisher.disconnect().await;
+
+    connect.clean_start = false;
+    let (mut device, ack) = RawClient::connect(addr, connect).await;
+    assert!(ack.session_present);
+    let mut payloads = Vec::new();
+    for _ in 0..3 {
+        let p = device.expect_publish().await;
+        payloads.push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    device.disconnect().await;
+    let dropped = Stats::get(&server.broker().stats().dropped_queue_full);
+    assert_eq!(dropped, 2, "every drop is counted");
+    (reasons, payloads)
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_the_oldest_message() {
+    use gridmq_server::config::QueueOverflow;
+    let (reasons, payloads) = overflow(QueueOverflow::DropOldest).await;
+    assert!(
+        reasons.iter().all(|r| *r == ReasonCode::Success),
+        "{reasons:?}"
+    );
+    assert_eq!(payloads, ["3", "4", "5"]);
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_the_newest_message() {
+    use gridmq_server::config::QueueOverflow;
+    let (reasons, payloads) = overflow(QueueOverflow::DropNewest).await;
+    assert!(
+        reasons.iter().all(|r| *r == ReasonCode::Success),
+        "{reasons:?}"
+    );
+    assert_eq!(payloads, ["1", "2", "3"]);
+}
+
+#[tokio::test]
+async fn a_full_queue_under_refuse_answers_the_publisher_with_0x97() {
+    use gridmq_server::config::QueueOverflow;
+    let (reasons, payloads) = overflow(QueueOverflow::Refuse).await;
+    assert_eq!(
+        reasons,
+        [
+            ReasonCode::Success,
+            ReasonCode::Success,
+            ReasonCode::Success,
+            ReasonCode::QuotaExceeded,
+            ReasonCode::QuotaExceeded
+        ]
+    );
+    assert_eq!(payloads, ["1", "2", "3"]);
 }

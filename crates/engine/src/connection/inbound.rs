@@ -72,13 +72,16 @@ impl Connection {
         let message = Arc::new(Message::from_publish(publish, now, Some(self.session.id)));
         let report = self.broker.publish(message);
         self.stats.messages_received += 1;
-        self.stats.dropped_queue_full += report.dropped as u64;
-        if report.delivered == 0 {
+        // A refusal under the `refuse` policy drops the message too.
+        self.stats.dropped_queue_full += (report.dropped + report.refused) as u64;
+        // A subscriber whose full queue dropped or refused the message still matched it.
+        let matched = report.delivered + report.dropped + report.refused > 0;
+        if !matched {
             self.stats.unrouted += 1;
         }
         let reason = if report.refused > 0 {
             ReasonCode::QuotaExceeded
-        } else if report.delivered == 0 && !retain {
+        } else if !matched && !retain {
             ReasonCode::NoMatchingSubscribers
         } else {
             ReasonCode::Success
