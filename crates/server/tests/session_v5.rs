@@ -306,3 +306,21 @@ async fn a_session_expiry_over_the_maximum_is_capped_and_announced() {
     assert_eq!(ack.properties.session_expiry_interval, Some(3600));
     client.disconnect().await;
 }
+
+#[tokio::test]
+async fn qos_0_is_queued_offline_when_configured() {
+    let server = broker_with(|c| c.mqtt.queue_qos0_offline = true).await;
+    let addr = server.mqtt_addr();
+    let (mut device, _) = RawClient::connect(addr, session("qos0-dev", true, 60)).await;
+    device.subscribe("qos0/t", QoS::AtMostOnce).await;
+    device.disconnect().await;
+    let mut publisher = RawClient::v5(addr, "qos0-pub").await;
+    publisher
+        .publish("qos0/t", QoS::AtMostOnce, 0, b"kept")
+        .await;
+    publisher.disconnect().await;
+    let (mut device, ack) = RawClient::connect(addr, session("qos0-dev", false, 60)).await;
+    assert!(ack.session_present);
+    assert_eq!(&device.expect_publish().await.payload[..], b"kept");
+    device.disconnect().await;
+}

@@ -148,3 +148,44 @@ async fn paho_v5_shared_subscription() {
     let server = broker().await;
     python("shared_subscription.py", server.mqtt_addr().port(), &[]).await;
 }
+
+#[tokio::test]
+async fn with_on_session_end_a_member_that_comes_back_gets_its_messages_again() {
+    use gridmq_server::config::SharedRedeliveryPolicy;
+    let server = support::broker_with(|c| {
+        c.mqtt.shared_redelivery = SharedRedeliveryPolicy::OnSessionEnd;
+    })
+    .await;
+    let addr = server.mqtt_addr();
+    let mut connect = raw::connect(gridmq_codec::ProtocolVersion::V5, "returner", true);
+    connect.properties.session_expiry_interval = Some(60);
+    let (mut returner, _) = RawClient::connect(addr, connect.clone()).await;
+    returner.subscribe("$share/g/back", QoS::AtLeastOnce).await;
+    let mut other = RawClient::v5(addr, "other-member").await;
+    other.subscribe("$share/g/back", QoS::AtLeastOnce).await;
+    other.subscribe("back/marker", QoS::AtMostOnce).await;
+    let mut publisher = RawClient::v5(addr, "back-pub").await;
+    // Round robin: the first message goes to the first member.
+    publisher
+        .publish("back", QoS::AtLeastOnce, 1, b"mine")
+        .await;
+    assert!(matches!(publisher.expect().await, Packet::PubAck(_)));
+    let first = returner.expect_publish().await;
+    assert_eq!(&first.payload[..], b"mine");
+    drop(returner);
+
+    connect.clean_start = false;
+    let (mut returner, ack) = RawClient::connect(addr, connect).await;
+    assert!(ack.session_present);
+    let again = returner.expect_publish().await;
+    assert!(again.dup);
+    assert_eq!(&again.payload[..], b"mine");
+    // The other member never got it.
+    publisher
+        .publish("back/marker", QoS::AtMostOnce, 0, b"")
+        .await;
+    assert_eq!(other.expect_publish().await.topic.as_str(), "back/marker");
+    for client in [returner, other, publisher] {
+        client.disconnect().await;
+    }
+}

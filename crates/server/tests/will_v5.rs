@@ -259,3 +259,49 @@ async fn a_will_flagged_utf8_with_an_invalid_payload_is_refused_with_0x99() {
     );
     assert_eq!(client.expect_closed().await, []);
 }
+
+#[tokio::test]
+async fn a_taken_over_connection_publishes_its_will_unless_delayed_past_the_takeover() {
+    let server = broker().await;
+    let addr = server.mqtt_addr();
+    let (mut watcher, marker) = watcher(addr, "will/takeover/+").await;
+
+    // No delay: the old connection ends abnormally and its will goes out.
+    let mut connect = with_will("taken", "will/takeover/now", Default::default());
+    connect.properties.session_expiry_interval = Some(60);
+    let (mut old, _) = RawClient::connect(addr, connect).await;
+    let mut again = raw::connect(ProtocolVersion::V5, "taken", false);
+    again.properties.session_expiry_interval = Some(60);
+    let (new, _) = RawClient::connect(addr, again.clone()).await;
+    old.expect_disconnect(ReasonCode::SessionTakenOver).await;
+    assert_eq!(
+        watcher.expect_publish().await.topic.as_str(),
+        "will/takeover/now"
+    );
+    new.disconnect().await;
+
+    // Delayed: the session continues on the new connection, so the will is cancelled
+    // ([MQTT-3.1.3-9]).
+    let mut connect = with_will(
+        "taken-later",
+        "will/takeover/delayed",
+        WillProperties {
+            will_delay_interval: Some(60),
+            ..Default::default()
+        },
+    );
+    connect.properties.session_expiry_interval = Some(60);
+    let (mut old, _) = RawClient::connect(addr, connect).await;
+    again.client_id = "taken-later".into();
+    let (new, ack) = RawClient::connect(addr, again).await;
+    assert!(ack.session_present);
+    old.expect_disconnect(ReasonCode::SessionTakenOver).await;
+    // End the session now: a will still pending would be published at its end.
+    let mut new = new;
+    let mut end = Disconnect::new(ReasonCode::NormalDisconnection, None);
+    end.properties.session_expiry_interval = Some(0);
+    new.send_packet(&Packet::Disconnect(end)).await;
+    assert!(new.expect_closed().await.is_empty());
+    assert!(before_marker(&mut watcher, &marker).await.is_empty());
+    watcher.disconnect().await;
+}
