@@ -161,17 +161,18 @@ async fn with_on_session_end_a_member_that_comes_back_gets_its_messages_again() 
     connect.properties.session_expiry_interval = Some(60);
     let (mut returner, _) = RawClient::connect(addr, connect.clone()).await;
     returner.subscribe("$share/g/back", QoS::AtLeastOnce).await;
-    let mut other = RawClient::v5(addr, "other-member").await;
-    other.subscribe("$share/g/back", QoS::AtLeastOnce).await;
-    other.subscribe("back/marker", QoS::AtMostOnce).await;
     let mut publisher = RawClient::v5(addr, "back-pub").await;
-    // Round robin: the first message goes to the first member.
+    // The only member so far gets the message and does not acknowledge it.
     publisher
         .publish("back", QoS::AtLeastOnce, 1, b"mine")
         .await;
     assert!(matches!(publisher.expect().await, Packet::PubAck(_)));
     let first = returner.expect_publish().await;
     assert_eq!(&first.payload[..], b"mine");
+    // Another member joins; then the first one's connection drops.
+    let mut other = RawClient::v5(addr, "other-member").await;
+    other.subscribe("$share/g/back", QoS::AtLeastOnce).await;
+    other.subscribe("back/marker", QoS::AtMostOnce).await;
     drop(returner);
 
     connect.clean_start = false;
