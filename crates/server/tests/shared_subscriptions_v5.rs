@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use gridmq_codec::{Packet, QoS, ReasonCode, SubscribeOptions};
+use gridmq_codec::{Packet, QoS, ReasonCode};
 use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use support::peers::python;
 use support::raw::{self, RawClient, ack};
@@ -132,13 +132,12 @@ async fn two_groups_each_get_every_message() {
 async fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     let server = broker().await;
     let mut client = RawClient::v5(server.mqtt_addr(), "shared-no-local").await;
-    let mut subscribe = raw::subscribe(1, "$share/g/t", QoS::AtLeastOnce);
-    subscribe.subscriptions[0].options = SubscribeOptions {
-        qos: QoS::AtLeastOnce,
-        no_local: true,
-        ..Default::default()
-    };
-    client.send_packet(&Packet::Subscribe(subscribe)).await;
+    // SUBSCRIBE id 1, no properties, "$share/g/t" with No Local and QoS 1 (options 0x05).
+    // Raw bytes: the codec refuses to encode this packet.
+    let mut body = vec![0x00, 0x01, 0x00];
+    body.extend(raw::field(b"$share/g/t"));
+    body.push(0x05);
+    client.send(&raw::packet(0x82, &body)).await;
     // [MQTT-3.8.3-4]
     client.expect_disconnect(ReasonCode::ProtocolError).await;
 }
