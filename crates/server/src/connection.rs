@@ -234,9 +234,9 @@ async fn drive<T: Transport>(
     // The session may already hold packets (CONNACK, redeliveries) and data may have
     // arrived behind CONNECT.
     let mut now = Instant::now();
-    if !read_buf.is_empty() {
-        handle_input(connection, &mut decoder, &mut read_buf, now);
-    }
+    // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
+    // into, so an idle connection holds none.
+    handle_input(connection, &mut decoder, &mut read_buf, now);
     fill(connection, &mut write_buf, now);
 
     loop {

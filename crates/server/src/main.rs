@@ -9,6 +9,14 @@ use clap::{Parser, Subcommand};
 use gridmq_server::Server;
 use gridmq_server::config::{Config, DEFAULT_CONFIG, ListenerConfig, ListenerKind, LogFormat};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// gridmq: an MQTT broker and event router.
 #[derive(Debug, Parser)]
 #[command(name = "gridmq", version, about)]

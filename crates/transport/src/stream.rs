@@ -36,7 +36,14 @@ impl Transport for TcpStream {
             ready!(self.poll_read_ready(cx))?;
             buf.reserve(reserve);
             match self.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Readiness was stale (it stays set until a read would block): give
+                    // back the reservation rather than hold it while the client idles.
+                    if buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                    continue;
+                }
                 result => return Poll::Ready(result),
             }
         }

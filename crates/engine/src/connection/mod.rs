@@ -102,7 +102,8 @@ pub struct Connection {
     last_received: Instant,
     client: ClientLimits,
     aliases_in: Vec<Option<TopicName>>,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and an idle connection should stay small.
+    will: Option<Box<Will>>,
     session_expiry_at_connect: u32,
     control_out: VecDeque<Outgoing>,
     resend: VecDeque<PacketId>,
@@ -254,7 +255,7 @@ impl Connection {
             last_received: now,
             client,
             aliases_in: Vec::new(),
-            will: connect.will,
+            will: connect.will.map(Box::new),
             session_expiry_at_connect: granted_expiry,
             control_out: VecDeque::new(),
             resend,
@@ -497,7 +498,7 @@ impl Connection {
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let will = if ending.publish_will {
-            self.will.take()
+            self.will.take().map(|will| *will)
         } else {
             None
         };
