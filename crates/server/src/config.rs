@@ -96,25 +96,37 @@ impl Default for ServerConfig {
     }
 }
 
-/// The kind of a listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ListenerKind {
-    /// MQTT over plain TCP.
-    #[default]
-    Mqtt,
-}
+pub use gridmq_transport::IpNetwork;
+pub use gridmq_transport::ListenerKind;
+pub use gridmq_transport::tls::{CertificateConfig, ClientAuth, TlsConfig, UnknownServerName};
+pub use gridmq_transport::ws::WebSocketConfig;
 
 /// One network listener.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
-    /// What the listener speaks.
+    /// What the listener speaks: `mqtt`, `mqtts`, `ws` or `wss`.
     pub kind: ListenerKind,
     /// Address and port to listen on.
     pub bind: SocketAddr,
-    /// Connections this listener holds at most.
+    /// Connections this listener holds at most (handshakes in progress included).
     pub max_connections: usize,
+    /// Time from accepting a connection to a ready byte stream: PROXY header, TLS
+    /// handshake and WebSocket upgrade together.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Whether every connection starts with a PROXY protocol (v1 or v2) header; only
+    /// `trusted_proxies` may connect then.
+    pub proxy_protocol: bool,
+    /// Networks whose PROXY headers, and (with `websocket.forwarded_headers`)
+    /// `Forwarded` / `X-Forwarded-For` headers, are believed.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// TLS settings; required for `mqtts` and `wss`, refused for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// WebSocket settings for `ws` and `wss`; defaults apply when left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketConfig>,
 }
 
 impl Default for ListenerConfig {
@@ -123,7 +135,65 @@ impl Default for ListenerConfig {
             kind: ListenerKind::Mqtt,
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_connections: 1_000_000,
+            handshake_timeout: Duration::from_secs(10),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
+            tls: None,
+            websocket: None,
         }
+    }
+}
+
+impl ListenerConfig {
+    /// A listener of `kind` on `bind` with default settings.
+    pub fn new(kind: ListenerKind, bind: SocketAddr) -> Self {
+        Self {
+            kind,
+            bind,
+            ..Self::default()
+        }
+    }
+
+    fn problems(&self, index: usize) -> Vec<String> {
+        let path = format!("listeners[{index}]");
+        let kind = self.kind.scheme();
+        let mut errors = Vec::new();
+        if self.max_connections == 0 {
+            errors.push(format!("{path}.max_connections: must be at least 1"));
+        }
+        if self.handshake_timeout.is_zero() {
+            errors.push(format!("{path}.handshake_timeout: must be more than 0s"));
+        }
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            errors.push(format!(
+                "{path}.trusted_proxies: proxy_protocol = true needs the proxies' networks"
+            ));
+        }
+        match (&self.tls, self.kind.is_tls()) {
+            (Some(tls), true) => errors.extend(tls.problems(&format!("{path}.tls"))),
+            (None, true) => errors.push(format!(
+                "{path}.tls: a {kind} listener needs [listeners.tls] with certificates"
+            )),
+            (Some(_), false) => errors.push(format!(
+                "{path}.tls: a {kind} listener does not use TLS (use kind = \"{kind}s\")"
+            )),
+            (None, false) => {}
+        }
+        match (&self.websocket, self.kind.is_websocket()) {
+            (Some(ws), true) => {
+                errors.extend(ws.problems(&format!("{path}.websocket")));
+                if ws.forwarded_headers && self.trusted_proxies.is_empty() {
+                    errors.push(format!(
+                        "{path}.trusted_proxies: websocket.forwarded_headers needs the proxies' networks"
+                    ));
+                }
+            }
+            (Some(_), false) => errors.push(format!(
+                "{path}.websocket: a {kind} listener does not use WebSocket"
+            )),
+            _ => {}
+        }
+        errors
     }
 }
 
@@ -338,13 +408,12 @@ impl Config {
             "listeners: at least one listener is needed",
         );
         for (index, listener) in self.listeners.iter().enumerate() {
-            check(
-                listener.max_connections > 0,
-                &format!("listeners[{index}].max_connections: must be at least 1"),
-            );
+            for problem in listener.problems(index) {
+                check(false, &problem);
+            }
             let duplicate = self.listeners[..index]
                 .iter()
-                .any(|l| l.bind == listener.bind);
+                .any(|l| l.bind == listener.bind && listener.bind.port() != 0);
             check(
                 !duplicate,
                 &format!(

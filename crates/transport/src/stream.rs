@@ -24,9 +24,20 @@ pub trait Transport: AsyncWrite + Send + Unpin + 'static {
         buf: &mut BytesMut,
         reserve: usize,
     ) -> Poll<io::Result<usize>>;
+
+    /// Whether bytes accepted by `poll_write` may wait in the stream until
+    /// `poll_flush` (TLS records, WebSocket frames). The driver flushes such streams
+    /// once its write buffer is empty.
+    fn buffers_writes(&self) -> bool {
+        true
+    }
 }
 
 impl Transport for TcpStream {
+    fn buffers_writes(&self) -> bool {
+        false
+    }
+
     fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
@@ -52,6 +63,10 @@ impl Transport for Box<dyn Transport> {
         reserve: usize,
     ) -> Poll<io::Result<usize>> {
         (**self).poll_read_into(cx, buf, reserve)
+    }
+
+    fn buffers_writes(&self) -> bool {
+        (**self).buffers_writes()
     }
 }
 
@@ -157,6 +172,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
 }
 
 impl Transport for Rewind<TcpStream> {
+    fn buffers_writes(&self) -> bool {
+        false
+    }
+
     fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
