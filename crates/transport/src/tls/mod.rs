@@ -77,8 +77,10 @@ impl HandshakeError {
             {
                 Self::NotTls(message)
             }
+            // TLS 1.0 and 1.1 clients send no signature_algorithms (TLS 1.2 added it).
             Error::PeerIncompatible(
-                PeerIncompatible::SupportedVersionsExtensionRequired
+                PeerIncompatible::SignatureAlgorithmsExtensionRequired
+                | PeerIncompatible::SupportedVersionsExtensionRequired
                 | PeerIncompatible::Tls12NotOffered
                 | PeerIncompatible::Tls12NotOfferedOrEnabled
                 | PeerIncompatible::Tls13RequiredForQuic,
