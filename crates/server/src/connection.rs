@@ -86,7 +86,11 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     {
         Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
         Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
-            return info!("closed before CONNECT: {error}");
+            // A transport-level violation (e.g. a WebSocket text frame): the stream is
+            // intact enough to say goodbye (a close frame).
+            info!("closed before CONNECT: {error}");
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+            return;
         }
         Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
         Ok(Err(ConnectError::Decode(error))) => {

@@ -153,8 +153,10 @@ pub(crate) async fn broker(listeners: Vec<ListenerConfig>) -> Server {
     if let Ok(level) = std::env::var("GRIDMQ_TEST_LOG") {
         let _ = gridmq_server::telemetry::init_logging(&level, Default::default());
     }
-    let mut config = Config::default();
-    config.listeners = vec![listener(ListenerKind::Mqtt)];
+    let mut config = Config {
+        listeners: vec![listener(ListenerKind::Mqtt)],
+        ..Config::default()
+    };
     config.listeners.extend(listeners);
     within("the broker to start", Server::start(config))
         .await
