@@ -25,7 +25,7 @@ pub enum CertError {
     #[error("subject alternative name {0:?}: {1}")]
     San(String, String),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     File {
         /// The file.
         path: PathBuf,

@@ -522,6 +522,92 @@ mod tests {
         );
     }
 
+    /// The commented listener examples in the default file, uncommented, are valid.
+    #[test]
+    fn commented_listener_examples_parse() {
+        let start = DEFAULT_CONFIG.find("# MQTT over TLS").unwrap();
+        let end = DEFAULT_CONFIG.find("[mqtt]").unwrap();
+        let examples: String = DEFAULT_CONFIG[start..end]
+            .lines()
+            .filter_map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with(['[', '#', ' ', ']']) => Some(rest),
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    }) =>
+                {
+                    Some(rest)
+                }
+                _ => None,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = Config::parse(&examples).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        let kinds: Vec<_> = config.listeners.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [ListenerKind::Mqtts, ListenerKind::Wss]);
+        let tls = config.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(tls.certificates.len(), 2);
+        assert_eq!(tls.client_auth, ClientAuth::Required);
+        assert!(
+            config.listeners[1]
+                .websocket
+                .as_ref()
+                .unwrap()
+                .forwarded_headers
+        );
+    }
+
+    #[test]
+    fn listener_kinds_and_their_settings_are_checked() {
+        let errors = Config::parse(
+            r#"
+            [[listeners]]
+            kind = "mqtts"
+            bind = "127.0.0.1:8883"
+            [[listeners]]
+            kind = "mqtt"
+            bind = "127.0.0.1:1883"
+            proxy_protocol = true
+            [listeners.tls]
+            certificates = [{ cert = "a.pem", key = "a.key" }]
+            [[listeners]]
+            kind = "ws"
+            bind = "127.0.0.1:8080"
+            trusted_proxies = ["10.0.0.1/8"]
+            [listeners.websocket]
+            path = "mqtt"
+            [[listeners]]
+            kind = "wss"
+            bind = "127.0.0.1:8443"
+            [listeners.tls]
+            client_auth = "required"
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let text = errors.join("\n");
+        for needle in [
+            "listeners[0].tls: a mqtts listener needs",
+            "listeners[1].trusted_proxies: proxy_protocol",
+            "listeners[1].tls: a mqtt listener does not use TLS",
+            "listeners[2].trusted_proxies",
+            "did you mean 10.0.0.0/8",
+            "listeners[3].tls.certificates: at least one",
+            "listeners[3].tls.client_ca",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn ephemeral_ports_may_repeat() {
+        let config = Config::parse(
+            "[[listeners]]\nbind = \"127.0.0.1:0\"\n[[listeners]]\nkind = \"ws\"\nbind = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listeners.len(), 2);
+    }
+
     #[test]
     fn empty_file_is_the_default() {
         assert_eq!(Config::parse("").unwrap(), Config::default());
