@@ -81,4 +81,8 @@ pub enum EncodeError {
     /// The remaining length exceeds the 268,435,455 bytes a variable byte integer can say.
     #[error("packet body of {0} bytes exceeds the MQTT maximum")]
     BodyTooLong(usize),
+    /// A field breaks a rule of the packet format, so the peer would reject the packet;
+    /// the message names the rule. The encoder never writes such a packet.
+    #[error("invalid packet: {0}")]
+    Invalid(&'static str),
 }

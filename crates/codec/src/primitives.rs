@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::Deref;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
 
 use crate::error::{DecodeError, EncodeError};
 
@@ -17,49 +18,50 @@ pub const MAX_VARINT: u32 = 268_435_455;
 ///
 /// Invariant: the bytes are valid UTF-8. Strings read off the wire additionally hold no
 /// U+0000 ([MQTT-1.5.4-2]); strings built by the program are not checked for that.
+///
+/// Backed by [`ByteString`], so reading the text back costs no second validation on the
+/// hot path (topic matching, encoding).
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(ByteString);
 
 impl Utf8Bytes {
     /// An empty string.
     pub const fn new() -> Self {
-        Self(Bytes::new())
+        Self(ByteString::new())
     }
 
     /// Wraps a `'static` string without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Bytes::from_static(s.as_bytes()))
+        Self(ByteString::from_static(s))
     }
 
     /// Validates `bytes` as an MQTT UTF-8 string: well formed, no U+0000.
     pub fn try_from_bytes(bytes: Bytes) -> Result<Self, DecodeError> {
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
+        let text = ByteString::try_from(bytes).map_err(|_| {
             DecodeError::Malformed("[MQTT-1.5.4-1] string is not well-formed UTF-8")
         })?;
-        if text.contains('\0') {
+        if text.as_bytes().contains(&0) {
             return Err(DecodeError::Malformed(
                 "[MQTT-1.5.4-2] string contains the null character U+0000",
             ));
         }
-        Ok(Self(bytes))
+        Ok(Self(text))
     }
 
     /// The string slice.
     pub fn as_str(&self) -> &str {
-        // Every constructor validates UTF-8, so this never fails; fall back to "" rather
-        // than panic if that invariant were ever broken.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        &self.0
     }
 
     /// The underlying bytes.
     pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Copies the string into its own allocation, so that it no longer keeps a larger
     /// receive buffer alive. Use before storing a value for a long time.
     pub fn compact(&self) -> Self {
-        Self(Bytes::copy_from_slice(&self.0))
+        Self(ByteString::from(self.as_str()))
     }
 }
 
@@ -84,13 +86,13 @@ impl Borrow<str> for Utf8Bytes {
 
 impl From<&str> for Utf8Bytes {
     fn from(s: &str) -> Self {
-        Self(Bytes::copy_from_slice(s.as_bytes()))
+        Self(ByteString::from(s))
     }
 }
 
 impl From<String> for Utf8Bytes {
     fn from(s: String) -> Self {
-        Self(Bytes::from(s))
+        Self(ByteString::from(s))
     }
 }
 
@@ -129,6 +131,28 @@ impl<'a> arbitrary::Arbitrary<'a> for Utf8Bytes {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let s: String = u.arbitrary()?;
         Ok(Self::from(s.replace('\0', "")))
+    }
+}
+
+/// `Arbitrary` for `Bytes` fields (the `bytes` crate does not implement it); used through
+/// `#[arbitrary(with = ...)]` on the packet structs.
+#[cfg(feature = "arbitrary")]
+pub(crate) mod arbitrary_bytes {
+    use arbitrary::{Result, Unstructured};
+    use bytes::Bytes;
+
+    /// Any byte string.
+    pub(crate) fn bytes(u: &mut Unstructured<'_>) -> Result<Bytes> {
+        Ok(Bytes::copy_from_slice(u.arbitrary()?))
+    }
+
+    /// Absent or any byte string.
+    pub(crate) fn option(u: &mut Unstructured<'_>) -> Result<Option<Bytes>> {
+        Ok(if u.arbitrary()? {
+            Some(bytes(u)?)
+        } else {
+            None
+        })
     }
 }
 

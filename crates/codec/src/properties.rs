@@ -11,8 +11,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::primitives::{
-    UserProperty, Utf8Bytes, binary_len, check_field, read_binary, read_u8, read_u16, read_u32,
-    read_utf8, read_varint, varint_len, write_binary, write_varint,
+    MAX_VARINT, UserProperty, Utf8Bytes, binary_len, check_field, read_binary, read_u8, read_u16,
+    read_u32, read_utf8, read_varint, varint_len, write_binary, write_varint,
 };
 use crate::topic::TopicName;
 
@@ -47,6 +47,8 @@ pub(crate) mod id {
     pub(crate) const SHARED_SUBSCRIPTION_AVAILABLE: u32 = 0x2A;
 }
 
+const AUTH_DATA_WITHOUT_METHOD: &str =
+    "[MQTT 3.1.2.11.10] Authentication Data without an Authentication Method";
 const DUPLICATE: DecodeError =
     DecodeError::Protocol("[MQTT-2.2.2-2] a property other than User Property appears twice");
 const NOT_ALLOWED: DecodeError =
@@ -130,6 +132,26 @@ fn check_opt(value: Option<&[u8]>) -> Result<(), EncodeError> {
     value.map_or(Ok(()), check_field)
 }
 
+/// A Subscription Identifier is a variable byte integer, so at most [`MAX_VARINT`].
+pub(crate) fn check_subscription_identifier(value: NonZeroU32) -> Result<(), EncodeError> {
+    if value.get() > MAX_VARINT {
+        return Err(EncodeError::Invalid(
+            "[MQTT 3.3.2.3.8] Subscription Identifier is above 268,435,455",
+        ));
+    }
+    Ok(())
+}
+
+/// A Response Topic is a topic name, so never empty; only `TopicName::default` is.
+fn check_response_topic(value: Option<&TopicName>) -> Result<(), EncodeError> {
+    match value {
+        Some(topic) if topic.is_empty() => Err(EncodeError::Invalid(
+            "[MQTT-3.3.2-13] Response Topic must be a valid topic name",
+        )),
+        _ => check_opt(value.map(|t| t.as_bytes())),
+    }
+}
+
 fn put_u8(buf: &mut BytesMut, identifier: u32, value: Option<u8>) {
     if let Some(value) = value {
         buf.put_u8(identifier as u8);
@@ -193,6 +215,7 @@ pub struct ConnectProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
 }
 
@@ -234,14 +257,15 @@ impl ConnectProperties {
             _ => Err(NOT_ALLOWED),
         })?;
         if p.authentication_data.is_some() && p.authentication_method.is_none() {
-            return Err(DecodeError::Protocol(
-                "[MQTT 3.1.2.11.10] Authentication Data without an Authentication Method",
-            ));
+            return Err(DecodeError::Protocol(AUTH_DATA_WITHOUT_METHOD));
         }
         Ok(p)
     }
 
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if self.authentication_data.is_some() && self.authentication_method.is_none() {
+            return Err(EncodeError::Invalid(AUTH_DATA_WITHOUT_METHOD));
+        }
         check_user_properties(&self.user_properties)?;
         check_opt(as_bytes(&self.authentication_method))?;
         check_opt(self.authentication_data.as_deref())
@@ -316,6 +340,7 @@ pub struct WillProperties {
     /// Topic for a response.
     pub response_topic: Option<TopicName>,
     /// Data correlating a response with the request.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub correlation_data: Option<Bytes>,
     /// Application-defined name-value pairs.
     pub user_properties: Vec<UserProperty>,
@@ -346,7 +371,7 @@ impl WillProperties {
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
         check_user_properties(&self.user_properties)?;
         check_opt(as_bytes(&self.content_type))?;
-        check_opt(self.response_topic.as_ref().map(|t| t.as_bytes()))?;
+        check_response_topic(self.response_topic.as_ref())?;
         check_opt(self.correlation_data.as_deref())
     }
 
@@ -427,6 +452,7 @@ pub struct ConnAckProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
 }
 
@@ -498,6 +524,11 @@ impl ConnAckProperties {
     }
 
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if self.maximum_qos.is_some_and(|qos| qos > 1) {
+            return Err(EncodeError::Invalid(
+                "[MQTT 3.2.2.3.4] Maximum QoS must be 0 or 1",
+            ));
+        }
         check_user_properties(&self.user_properties)?;
         for field in [
             as_bytes(&self.assigned_client_identifier),
@@ -617,6 +648,7 @@ pub struct PublishProperties {
     /// Topic for a response.
     pub response_topic: Option<TopicName>,
     /// Data correlating a response with the request.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub correlation_data: Option<Bytes>,
     /// Application-defined name-value pairs, forwarded unchanged.
     pub user_properties: Vec<UserProperty>,
@@ -664,7 +696,7 @@ impl PublishProperties {
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
         check_user_properties(&self.user_properties)?;
         check_opt(as_bytes(&self.content_type))?;
-        check_opt(self.response_topic.as_ref().map(|t| t.as_bytes()))?;
+        check_response_topic(self.response_topic.as_ref())?;
         check_opt(self.correlation_data.as_deref())
     }
 
@@ -809,6 +841,9 @@ impl SubscribeProperties {
     }
 
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if let Some(identifier) = self.subscription_identifier {
+            check_subscription_identifier(identifier)?;
+        }
         check_user_properties(&self.user_properties)
     }
 
@@ -934,6 +969,7 @@ pub struct AuthProperties {
     /// Enhanced authentication method.
     pub authentication_method: Option<Utf8Bytes>,
     /// Enhanced authentication data.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub authentication_data: Option<Bytes>,
     /// Human readable diagnostics.
     pub reason_string: Option<Utf8Bytes>,

@@ -40,7 +40,7 @@ macro_rules! reason_codes {
 }
 
 reason_codes! {
-    /// Success, Normal disconnection, Granted QoS 0.
+    /// Success, Normal disconnection, Granted QoS 0; the default.
     #[default]
     Success = 0x00, "Success";
     /// Granted QoS 1 (SUBACK).

@@ -126,6 +126,21 @@ impl TryFrom<&str> for TopicName {
     }
 }
 
+/// Always a valid, non-empty name: wildcards and U+0000 are dropped from the generated
+/// string, and an empty result becomes `t`.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for TopicName {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let raw: String = u.arbitrary()?;
+        let cleaned: String = raw
+            .chars()
+            .filter(|c| !matches!(c, '+' | '#' | '\0'))
+            .collect();
+        Self::new(cleaned)
+            .or_else(|_| Self::new("t").map_err(|_| arbitrary::Error::IncorrectFormat))
+    }
+}
+
 /// A topic filter of a subscription: levels with optional `+` and a trailing `#`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicFilter(Utf8Bytes);

@@ -12,7 +12,8 @@ use gridmq_codec::QoS;
 use parking_lot::Mutex;
 
 use crate::config::OverflowPolicy;
-use crate::message::Delivery;
+use crate::durable::RouteLog;
+use crate::message::{Delivery, DurableRef};
 
 /// The outcome of offering a delivery to an inbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,19 +59,22 @@ struct State {
     waker: Option<Waker>,
     online: bool,
     closed: bool,
+    persistent: bool,
+    next_seq: u64,
 }
 
 /// A session's queue of undelivered messages.
 #[derive(Debug)]
 pub struct Inbox {
     state: Mutex<State>,
+    session_id: u64,
     limits: InboxLimits,
     dropped: AtomicU64,
 }
 
 impl Inbox {
-    /// An empty, offline inbox.
-    pub fn new(limits: InboxLimits) -> Self {
+    /// An empty, offline inbox of session `session_id`.
+    pub fn new(session_id: u64, limits: InboxLimits) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -78,15 +82,47 @@ impl Inbox {
                 waker: None,
                 online: false,
                 closed: false,
+                persistent: false,
+                next_seq: 1,
             }),
+            session_id,
             limits,
             dropped: AtomicU64::new(0),
         }
     }
 
+    /// Marks whether the session outlives its connection; QoS 1/2 deliveries to a
+    /// persistent inbox are recorded in the route log for durable storage.
+    pub fn set_persistent(&self, persistent: bool) {
+        self.state.lock().persistent = persistent;
+    }
+
+    /// Continues queue positions after `seq`, for a session restored from storage.
+    pub(crate) fn resume_seq_after(&self, seq: u64) {
+        let mut state = self.state.lock();
+        state.next_seq = state.next_seq.max(seq + 1);
+    }
+
+    /// Queues a restored delivery as is: no limits, no logging.
+    pub(crate) fn restore(&self, delivery: Delivery) {
+        let mut state = self.state.lock();
+        state.bytes += delivery.message.size() as u64;
+        state.queue.push_back(delivery);
+    }
+
     /// Offers a delivery, applying the overflow policy when full, and wakes the
-    /// connection if it waits.
+    /// connection if it waits. With a `log`, a QoS 1/2 delivery to a persistent inbox
+    /// gets a queue position and is recorded, and evicted deliveries are recorded as
+    /// removed.
     pub fn push(&self, delivery: Delivery) -> PushOutcome {
+        self.push_logged(delivery, None)
+    }
+
+    pub(crate) fn push_logged(
+        &self,
+        mut delivery: Delivery,
+        mut log: Option<&mut RouteLog>,
+    ) -> PushOutcome {
         let size = delivery.message.size() as u64;
         let waker;
         let outcome;
@@ -107,7 +143,7 @@ impl Inbox {
                     OverflowPolicy::DropNewest => PushOutcome::DroppedFull,
                     OverflowPolicy::Refuse => PushOutcome::RefusedFull,
                     OverflowPolicy::DropOldest => {
-                        if !Self::make_room(&mut state, size, self.limits) {
+                        if !self.make_room(&mut state, size, log.as_deref_mut()) {
                             PushOutcome::DroppedFull
                         } else {
                             PushOutcome::QueuedDroppedOldest
@@ -119,6 +155,15 @@ impl Inbox {
                 drop(state);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return outcome;
+            }
+            if let Some(log) = log.filter(|_| state.persistent && delivery.qos != QoS::AtMostOnce) {
+                let seq = state.next_seq;
+                state.next_seq += 1;
+                delivery.durable = Some(DurableRef {
+                    message_id: log.message_id,
+                    seq,
+                });
+                log.put_entry(self.session_id, seq, &delivery);
             }
             state.bytes += size;
             state.queue.push_back(delivery);
@@ -133,8 +178,10 @@ impl Inbox {
         outcome
     }
 
-    /// Drops oldest deliveries until `size` more bytes and one more message fit.
-    fn make_room(state: &mut State, size: u64, limits: InboxLimits) -> bool {
+    /// Drops oldest deliveries until `size` more bytes and one more message fit; a
+    /// dropped durable delivery is recorded as removed.
+    fn make_room(&self, state: &mut State, size: u64, mut log: Option<&mut RouteLog>) -> bool {
+        let limits = self.limits;
         if size > limits.max_bytes {
             return false;
         }
@@ -143,6 +190,9 @@ impl Inbox {
                 return false;
             };
             state.bytes -= oldest.message.size() as u64;
+            if let (Some(durable), Some(log)) = (oldest.durable, log.as_deref_mut()) {
+                log.delete_entry(self.session_id, durable.seq);
+            }
         }
         true
     }
@@ -257,6 +307,12 @@ mod tests {
         )
     }
 
+    impl Inbox {
+        fn test(limits: InboxLimits) -> Self {
+            Self::new(1, limits)
+        }
+    }
+
     fn limits(max_messages: usize, overflow: OverflowPolicy) -> InboxLimits {
         InboxLimits {
             max_messages,
@@ -274,7 +330,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
-        let inbox = Inbox::new(limits(2, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(2, OverflowPolicy::DropOldest));
         inbox.set_online(true);
         for p in ["a", "b", "c"] {
             assert!(inbox.push(delivery(p, QoS::AtLeastOnce)).is_queued());
@@ -289,7 +345,7 @@ mod tests {
             (OverflowPolicy::DropNewest, PushOutcome::DroppedFull),
             (OverflowPolicy::Refuse, PushOutcome::RefusedFull),
         ] {
-            let inbox = Inbox::new(limits(1, policy));
+            let inbox = Inbox::test(limits(1, policy));
             inbox.set_online(true);
             assert_eq!(
                 inbox.push(delivery("a", QoS::AtLeastOnce)),
@@ -303,7 +359,7 @@ mod tests {
 
     #[test]
     fn byte_limit_applies() {
-        let inbox = Inbox::new(InboxLimits {
+        let inbox = Inbox::test(InboxLimits {
             max_bytes: 5,
             ..limits(100, OverflowPolicy::DropNewest)
         });
@@ -317,7 +373,7 @@ mod tests {
 
     #[test]
     fn offline_sessions_skip_qos0_by_default() {
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         assert_eq!(
             inbox.push(delivery("a", QoS::AtMostOnce)),
             PushOutcome::SkippedOffline
@@ -330,7 +386,7 @@ mod tests {
 
     #[test]
     fn closed_inbox_refuses() {
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         inbox.push(delivery("a", QoS::AtLeastOnce));
         assert_eq!(inbox.close().len(), 1);
         assert_eq!(
@@ -350,7 +406,7 @@ mod tests {
         let flag = Arc::new(Flag(false.into()));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         inbox.set_online(true);
         assert!(inbox.poll_ready(&mut cx).is_pending());
         inbox.push(delivery("a", QoS::AtMostOnce));

@@ -14,6 +14,7 @@
 //! - [`inbox`]: a session's bounded delivery queue.
 //! - [`control`]: close requests and session hand-over between connections.
 //! - [`registry`] (private): sessions by client id and offline timers.
+//! - [`persist`]: the durability seam — change records, tickets, the `Persistence` trait.
 //! - [`message`], [`config`], [`authz`], [`stats`].
 
 pub mod authz;
@@ -21,8 +22,10 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod control;
+mod durable;
 pub mod inbox;
 pub mod message;
+pub mod persist;
 mod registry;
 pub mod retained;
 pub mod router;
@@ -32,10 +35,11 @@ pub mod topic_tree;
 pub mod will;
 
 pub use authz::{AllowAll, Authorizer};
-pub use broker::{Broker, Claim, Claimed, ConnectPlan, PendingClaim, Refusal};
+pub use broker::{Broker, Claim, Claimed, ConnectPlan, PendingClaim, Refusal, RestoreReport};
 pub use config::{EngineConfig, OverflowPolicy, SharedRedelivery};
 pub use connection::{Connection, Ending};
 pub use control::{ConnectionControl, Kick};
+pub use durable::WallClock;
 pub use message::{Delivery, Message, SessionId};
 pub use stats::Stats;
 

@@ -76,7 +76,7 @@ impl RetainedStore {
     /// Calls `f` with every unexpired retained message whose topic `filter` matches.
     pub fn for_each_match(&self, filter: &str, now: Instant, mut f: impl FnMut(&Arc<Message>)) {
         let inner = self.inner.read();
-        inner.index.for_each_match(filter, |_, message| {
+        let _ = inner.index.for_each_match(filter, |_, message| {
             if !message.is_expired(now) {
                 f(message);
             }
@@ -95,7 +95,7 @@ impl RetainedStore {
     ) -> Vec<Arc<Message>> {
         let inner = self.inner.read();
         let mut page = Vec::new();
-        inner
+        let _ = inner
             .index
             .for_each_match_after(filter, after, |_, message| {
                 if page.len() >= limit {
@@ -134,20 +134,12 @@ impl RetainedStore {
     /// Drops expired messages; returns how many.
     pub fn purge_expired(&self, now: Instant) -> usize {
         let mut expired = Vec::new();
-        self.inner
-            .read()
-            .index
-            .for_each_match("#", |topic, message| {
-                if message.is_expired(now) {
-                    expired.push(topic.to_owned());
-                }
-                ControlFlow::Continue(())
-            });
-        // `#` does not match `$` topics; walk those separately.
-        self.inner
-            .read()
-            .index
-            .for_each_match("$+/#", |_, _| ControlFlow::Continue(()));
+        let _ = self.inner.read().index.for_each(|topic, message| {
+            if message.is_expired(now) {
+                expired.push(topic.to_owned());
+            }
+            ControlFlow::Continue(())
+        });
         let count = expired.len();
         for topic in expired {
             self.remove(&topic);

@@ -12,6 +12,7 @@ use gridmq_codec::{SubscribeOptions, SubscriptionFilter};
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 
+use crate::durable::RouteLog;
 use crate::inbox::{Inbox, PushOutcome};
 use crate::message::{Delivery, Message, SessionId, SharedRef};
 use crate::topic_tree::TopicTree;
@@ -166,6 +167,15 @@ impl Router {
     /// session for its plain subscriptions (highest QoS, all subscription identifiers,
     /// [MQTT-3.3.4-2]/[MQTT-3.3.4-3]) and once per matching shared group.
     pub fn route(&self, message: &Arc<Message>) -> RouteReport {
+        self.route_logged(message, None)
+    }
+
+    /// [`Router::route`], recording durable queue entries in `log`.
+    pub(crate) fn route_logged(
+        &self,
+        message: &Arc<Message>,
+        mut log: Option<&mut RouteLog>,
+    ) -> RouteReport {
         let mut report = RouteReport::default();
         let tree = self.tree.read();
         let mut matches: SmallVec<[&Subscriber; 16]> = SmallVec::new();
@@ -180,7 +190,7 @@ impl Router {
                 );
             }
             for group in &node.shared {
-                report.count(deliver_to_group(group, message, None));
+                report.count(deliver_to_group(group, message, None, log.as_deref_mut()));
             }
         });
         if nodes_with_plain > 1 {
@@ -195,7 +205,7 @@ impl Router {
                 merge_into(&mut delivery, message, matches[index]);
                 index += 1;
             }
-            report.count(first.inbox.push(delivery));
+            report.count(first.inbox.push_logged(delivery, log.as_deref_mut()));
         }
         report
     }
@@ -208,6 +218,16 @@ impl Router {
         delivery: Delivery,
         exclude: SessionId,
     ) -> bool {
+        self.redeliver_shared_logged(shared, delivery, exclude, None)
+    }
+
+    pub(crate) fn redeliver_shared_logged(
+        &self,
+        shared: &SharedRef,
+        delivery: Delivery,
+        exclude: SessionId,
+        log: Option<&mut RouteLog>,
+    ) -> bool {
         let tree = self.tree.read();
         let Some(group) = tree.get(&shared.filter).and_then(|node| {
             node.shared
@@ -216,7 +236,7 @@ impl Router {
         }) else {
             return false;
         };
-        deliver_to_group(group, &delivery.message, Some(exclude)).is_queued()
+        deliver_to_group(group, &delivery.message, Some(exclude), log).is_queued()
     }
 }
 
@@ -253,6 +273,7 @@ fn deliver_to_group(
     group: &SharedGroup,
     message: &Arc<Message>,
     exclude: Option<SessionId>,
+    mut log: Option<&mut RouteLog>,
 ) -> PushOutcome {
     let count = group.members.len();
     if count == 0 {
@@ -269,7 +290,7 @@ fn deliver_to_group(
         for member in candidates().filter(|m| m.inbox.is_online() == online_pass) {
             let mut delivery = delivery_for(message, member);
             delivery.shared = Some(group.reference.clone());
-            last = member.inbox.push(delivery);
+            last = member.inbox.push_logged(delivery, log.as_deref_mut());
             if last.is_queued() {
                 return last;
             }
@@ -291,12 +312,15 @@ mod tests {
     use crate::inbox::InboxLimits;
 
     fn inbox() -> Arc<Inbox> {
-        let inbox = Arc::new(Inbox::new(InboxLimits {
-            max_messages: 100,
-            max_bytes: u64::MAX,
-            overflow: OverflowPolicy::DropOldest,
-            queue_qos0_offline: false,
-        }));
+        let inbox = Arc::new(Inbox::new(
+            0,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+            },
+        ));
         inbox.set_online(true);
         inbox
     }

@@ -229,6 +229,7 @@ enum Event {
     Flushed(std::io::Result<()>),
     Read(std::io::Result<usize>),
     Deliveries,
+    Durable,
 }
 
 /// The event loop of an established connection; returns when the connection is over.
@@ -303,6 +304,10 @@ async fn drive<T: Transport>(
             if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
                 return Poll::Ready(Event::Deliveries);
             }
+            // Like deliveries, durable completions only matter when there is room to write.
+            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_durable(cx).is_ready() {
+                return Poll::Ready(Event::Durable);
+            }
             Poll::Pending
         })
         .await;
@@ -341,7 +346,7 @@ async fn drive<T: Transport>(
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
                 handle_input(connection, &mut decoder, &mut read_buf, now);
             }
-            Event::Deliveries => {}
+            Event::Deliveries | Event::Durable => {}
         }
         fill(connection, &mut write_buf, now);
         if write_buf.is_empty() && write_buf.capacity() > WRITE_HIGH_WATER {

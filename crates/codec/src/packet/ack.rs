@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{PacketId, PacketType};
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::primitives::read_u8;
 use crate::properties::{AckProperties, block_len};
 use crate::reason::ReasonCode;
@@ -42,14 +42,19 @@ impl PublishAck {
             let code = read_u8(buf)?;
             ack.reason_code = ReasonCode::from_u8(code)
                 .filter(|c| is_valid_reason(kind, *c))
-                .ok_or(DecodeError::Malformed(
-                    "[MQTT-3.4.2-1] reason code not allowed in this acknowledgement",
-                ))?;
+                .ok_or(DecodeError::Malformed(invalid_reason(kind)))?;
             if !buf.is_empty() {
                 ack.properties = AckProperties::decode(buf)?;
             }
         }
         Ok(ack)
+    }
+
+    pub(crate) fn check(&self, v5: bool, kind: PacketType) -> Result<(), EncodeError> {
+        if v5 && !is_valid_reason(kind, self.reason_code) {
+            return Err(EncodeError::Invalid(invalid_reason(kind)));
+        }
+        self.properties.check()
     }
 
     pub(crate) fn body_len(&self, v5: bool, trim: bool) -> usize {
@@ -70,6 +75,16 @@ impl PublishAck {
         if len > 3 {
             self.properties.encode(buf, trim);
         }
+    }
+}
+
+/// The rule a reason code outside the acknowledgement's table breaks.
+fn invalid_reason(kind: PacketType) -> &'static str {
+    match kind {
+        PacketType::PubAck => "[MQTT-3.4.2-1] reason code not allowed in PUBACK",
+        PacketType::PubRec => "[MQTT-3.5.2-1] reason code not allowed in PUBREC",
+        PacketType::PubRel => "[MQTT-3.6.2-1] reason code not allowed in PUBREL",
+        _ => "[MQTT-3.7.2-1] reason code not allowed in PUBCOMP",
     }
 }
 
@@ -140,6 +155,72 @@ mod tests {
     fn pubcomp_rejects_a_puback_only_reason() {
         assert!(decode_packet(b"\x70\x03\x00\x01\x10", ProtocolVersion::V5).is_err());
         assert!(decode_packet(b"\x70\x03\x00\x01\x92", ProtocolVersion::V5).is_ok());
+    }
+
+    #[test]
+    fn pubrel_rejects_a_puback_only_reason_and_names_its_rule() {
+        let err = decode_packet(b"\x62\x03\x00\x01\x10", ProtocolVersion::V5).unwrap_err();
+        assert!(err.to_string().contains("[MQTT-3.6.2-1]"), "{err}");
+        let err = decode_packet(b"\x50\x03\x00\x01\x92", ProtocolVersion::V5).unwrap_err();
+        assert!(err.to_string().contains("[MQTT-3.5.2-1]"), "{err}");
+    }
+
+    #[test]
+    fn undefined_reason_code_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x40\x03\x00\x01\x03", ProtocolVersion::V5),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn reason_code_only_and_empty_property_block_decode() {
+        for bytes in [&b"\x40\x03\x00\x01\x00"[..], b"\x40\x04\x00\x01\x00\x00"] {
+            assert_eq!(
+                decode_packet(bytes, ProtocolVersion::V5).unwrap(),
+                Packet::PubAck(PublishAck::new(id(1)))
+            );
+        }
+    }
+
+    #[test]
+    fn property_of_another_packet_is_a_protocol_error() {
+        // Session Expiry Interval (0x11) in PUBACK.
+        let bytes = b"\x40\x09\x00\x01\x00\x05\x11\x00\x00\x00\x01";
+        assert!(matches!(
+            decode_packet(bytes, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn reason_string_twice_is_a_protocol_error() {
+        let bytes = b"\x40\x0c\x00\x01\x80\x08\x1f\x00\x01a\x1f\x00\x01b";
+        assert!(matches!(
+            decode_packet(bytes, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn v311_ack_is_exactly_two_bytes() {
+        assert!(decode_packet(b"\x40\x01\x00", ProtocolVersion::V3_1_1).is_err());
+        assert!(decode_packet(b"\x70\x03\x00\x01\x00", ProtocolVersion::V3_1_1).is_err());
+    }
+
+    #[test]
+    fn encoder_refuses_a_reason_the_packet_cannot_carry() {
+        let ack = PublishAck::with_reason(id(1), ReasonCode::NoMatchingSubscribers);
+        assert!(matches!(
+            Packet::PubComp(ack.clone()).to_bytes(ProtocolVersion::V5),
+            Err(crate::EncodeError::Invalid(_))
+        ));
+        // v3 acknowledgements carry no reason code, so there is nothing to refuse.
+        assert!(
+            Packet::PubComp(ack)
+                .to_bytes(ProtocolVersion::V3_1_1)
+                .is_ok()
+        );
     }
 
     #[test]

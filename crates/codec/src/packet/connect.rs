@@ -29,6 +29,7 @@ pub struct Connect {
     /// User Name.
     pub username: Option<Utf8Bytes>,
     /// Password (any bytes).
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::option))]
     pub password: Option<Bytes>,
 }
 
@@ -43,10 +44,13 @@ pub struct Will {
     /// Topic of the will.
     pub topic: TopicName,
     /// Payload of the will.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::bytes))]
     pub payload: Bytes,
     /// v5 will properties.
     pub properties: WillProperties,
 }
+
+const INVALID_WILL_TOPIC: &str = "[MQTT-3.1.3-11] Will Topic is not a valid topic name";
 
 const FLAG_RESERVED: u8 = 0x01;
 const FLAG_CLEAN_START: u8 = 0x02;
@@ -106,11 +110,8 @@ impl Connect {
             } else {
                 WillProperties::default()
             };
-            let topic = TopicName::new(read_utf8(buf)?).map_err(|_| {
-                DecodeError::TopicNameInvalid(
-                    "[MQTT-3.1.3-11] Will Topic is not a valid topic name",
-                )
-            })?;
+            let topic = TopicName::new(read_utf8(buf)?)
+                .map_err(|_| DecodeError::TopicNameInvalid(INVALID_WILL_TOPIC))?;
             let payload = read_binary(buf)?;
             Some(Will {
                 qos: will_qos,
@@ -154,6 +155,9 @@ impl Connect {
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
         check_field(self.client_id.as_bytes())?;
         if let Some(will) = &self.will {
+            if will.topic.is_empty() {
+                return Err(EncodeError::Invalid(INVALID_WILL_TOPIC));
+            }
             check_field(will.topic.as_bytes())?;
             check_field(&will.payload)?;
             will.properties.check()?;
@@ -314,6 +318,137 @@ mod tests {
     fn v311_password_without_username_is_malformed() {
         let bytes = b"\x10\x11\x00\x04MQTT\x04\x42\x00\x3c\x00\x01x\x00\x02pw";
         assert!(matches!(decode_one(bytes), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn v5_password_without_username_is_allowed() {
+        let bytes = b"\x10\x12\x00\x04MQTT\x05\x42\x00\x3c\x00\x00\x01x\x00\x02pw";
+        let Packet::Connect(connect) = decode_one(bytes).unwrap() else {
+            panic!("not a CONNECT");
+        };
+        assert_eq!(connect.password.as_deref(), Some(&b"pw"[..]));
+        assert_eq!(connect.username, None);
+    }
+
+    #[test]
+    fn will_retain_without_will_flag_is_malformed() {
+        let bytes = b"\x10\x0d\x00\x04MQTT\x04\x22\x00\x3c\x00\x01x";
+        assert!(matches!(decode_one(bytes), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn protocol_name_and_level_must_agree() {
+        for bytes in [
+            &b"\x10\x0d\x00\x04MQTT\x03\x02\x00\x3c\x00\x01x"[..],
+            b"\x10\x0f\x00\x06MQIsdp\x04\x02\x00\x3c\x00\x01x",
+            b"\x10\x0d\x00\x04mqtt\x04\x02\x00\x3c\x00\x01x",
+        ] {
+            assert!(matches!(
+                decode_one(bytes),
+                Err(DecodeError::UnsupportedProtocol { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn authentication_data_without_method_is_a_protocol_error() {
+        let bytes = b"\x10\x12\x00\x04MQTT\x05\x02\x00\x3c\x04\x16\x00\x01d\x00\x01x";
+        assert!(matches!(decode_one(bytes), Err(DecodeError::Protocol(_))));
+        let mut connect = Connect {
+            protocol: ProtocolVersion::V5,
+            clean_start: true,
+            keep_alive: 0,
+            properties: ConnectProperties::default(),
+            client_id: "x".into(),
+            will: None,
+            username: None,
+            password: None,
+        };
+        connect.properties.authentication_data = Some(Bytes::from_static(b"d"));
+        assert!(matches!(
+            Packet::Connect(Box::new(connect)).to_bytes(ProtocolVersion::V5),
+            Err(EncodeError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn v5_connect_property_rules() {
+        // Receive Maximum 0.
+        let receive_max = b"\x10\x11\x00\x04MQTT\x05\x02\x00\x3c\x03\x21\x00\x00\x00\x01x";
+        assert!(matches!(
+            decode_one(receive_max),
+            Err(DecodeError::Protocol(_))
+        ));
+        // Maximum Packet Size 0.
+        let max_size = b"\x10\x13\x00\x04MQTT\x05\x02\x00\x3c\x05\x27\x00\x00\x00\x00\x00\x01x";
+        assert!(matches!(
+            decode_one(max_size),
+            Err(DecodeError::Protocol(_))
+        ));
+        // Request Problem Information 2.
+        let flag = b"\x10\x10\x00\x04MQTT\x05\x02\x00\x3c\x02\x17\x02\x00\x01x";
+        assert!(matches!(decode_one(flag), Err(DecodeError::Protocol(_))));
+        // Will Delay Interval (a Will property) among the CONNECT properties.
+        let foreign = b"\x10\x13\x00\x04MQTT\x05\x02\x00\x3c\x05\x18\x00\x00\x00\x01\x00\x01x";
+        assert!(matches!(decode_one(foreign), Err(DecodeError::Protocol(_))));
+        // Property length running past the packet.
+        let long = b"\x10\x0e\x00\x04MQTT\x05\x02\x00\x3c\x09\x11\x00\x00";
+        assert!(matches!(decode_one(long), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn null_character_in_client_id_is_malformed() {
+        let bytes = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x02a\x00";
+        assert!(matches!(decode_one(bytes), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn missing_payload_fields_are_malformed() {
+        // Will flag set but no Will Topic / Payload.
+        let no_will = b"\x10\x0d\x00\x04MQTT\x04\x06\x00\x3c\x00\x01x";
+        assert!(matches!(
+            decode_one(no_will),
+            Err(DecodeError::Malformed(_))
+        ));
+        // User Name flag set but no User Name.
+        let no_user = b"\x10\x0d\x00\x04MQTT\x04\x82\x00\x3c\x00\x01x";
+        assert!(matches!(
+            decode_one(no_user),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_payload_are_malformed() {
+        let bytes = b"\x10\x0e\x00\x04MQTT\x04\x02\x00\x3c\x00\x01xy";
+        assert!(matches!(decode_one(bytes), Err(DecodeError::Malformed(_))));
+    }
+
+    #[test]
+    fn empty_will_topic_is_invalid_both_ways() {
+        let bytes = b"\x10\x11\x00\x04MQTT\x04\x06\x00\x3c\x00\x01x\x00\x00\x00\x00";
+        let err = decode_one(bytes).unwrap_err();
+        assert_eq!(err.reason_code(), crate::ReasonCode::TopicNameInvalid);
+        let connect = Connect {
+            protocol: ProtocolVersion::V3_1_1,
+            clean_start: true,
+            keep_alive: 0,
+            properties: ConnectProperties::default(),
+            client_id: "x".into(),
+            will: Some(Will {
+                qos: QoS::AtMostOnce,
+                retain: false,
+                topic: TopicName::default(),
+                payload: Bytes::new(),
+                properties: WillProperties::default(),
+            }),
+            username: None,
+            password: None,
+        };
+        assert!(matches!(
+            Packet::Connect(Box::new(connect)).to_bytes(ProtocolVersion::V3_1_1),
+            Err(EncodeError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::primitives::read_u8;
 use crate::properties::{DisconnectProperties, block_len};
 use crate::reason::ReasonCode;
@@ -16,6 +16,8 @@ pub struct Disconnect {
     /// v5 properties.
     pub properties: DisconnectProperties,
 }
+
+const INVALID_REASON: &str = "[MQTT-3.14.2-1] invalid DISCONNECT reason code";
 
 impl Disconnect {
     /// A DISCONNECT with the given reason and a reason string.
@@ -35,14 +37,19 @@ impl Disconnect {
             let code = read_u8(buf)?;
             disconnect.reason_code = ReasonCode::from_u8(code)
                 .filter(|c| is_disconnect_reason(*c))
-                .ok_or(DecodeError::Malformed(
-                    "[MQTT-3.14.2-1] invalid DISCONNECT reason code",
-                ))?;
+                .ok_or(DecodeError::Malformed(INVALID_REASON))?;
             if !buf.is_empty() {
                 disconnect.properties = DisconnectProperties::decode(buf)?;
             }
         }
         Ok(disconnect)
+    }
+
+    pub(crate) fn check(&self, v5: bool) -> Result<(), EncodeError> {
+        if v5 && !is_disconnect_reason(self.reason_code) {
+            return Err(EncodeError::Invalid(INVALID_REASON));
+        }
+        self.properties.check()
     }
 
     pub(crate) fn body_len(&self, v5: bool, trim: bool) -> usize {
@@ -67,26 +74,40 @@ impl Disconnect {
     }
 }
 
+/// The DISCONNECT reason codes MQTT 5.0 allows (section 3.14.2.1, Table 3-10).
 fn is_disconnect_reason(code: ReasonCode) -> bool {
     use ReasonCode::*;
-    !matches!(
+    matches!(
         code,
-        GrantedQos1
-            | GrantedQos2
-            | NoMatchingSubscribers
-            | NoSubscriptionExisted
-            | ContinueAuthentication
-            | ReAuthenticate
-            | UnsupportedProtocolVersion
-            | ClientIdentifierNotValid
-            | BadUserNameOrPassword
-            | ServerUnavailable
-            | Banned
-            | BadAuthenticationMethod
-            | PacketIdentifierInUse
-            | PacketIdentifierNotFound
-            | SubscriptionIdentifiersNotSupported
+        Success
+            | DisconnectWithWill
+            | UnspecifiedError
+            | MalformedPacket
+            | ProtocolError
+            | ImplementationSpecificError
+            | NotAuthorized
+            | ServerBusy
+            | ServerShuttingDown
+            | KeepAliveTimeout
+            | SessionTakenOver
+            | TopicFilterInvalid
+            | TopicNameInvalid
+            | ReceiveMaximumExceeded
+            | TopicAliasInvalid
+            | PacketTooLarge
+            | MessageRateTooHigh
+            | QuotaExceeded
+            | AdministrativeAction
+            | PayloadFormatInvalid
+            | RetainNotSupported
+            | QosNotSupported
+            | UseAnotherServer
+            | ServerMoved
+            | SharedSubscriptionsNotSupported
             | ConnectionRateExceeded
+            | MaximumConnectTime
+            | SubscriptionIdentifiersNotSupported
+            | WildcardSubscriptionsNotSupported
     )
 }
 
@@ -128,6 +149,64 @@ mod tests {
             decode_packet(&bytes, ProtocolVersion::V5).unwrap(),
             Packet::Disconnect(d)
         );
+    }
+
+    #[test]
+    fn every_table_3_10_reason_is_accepted() {
+        // 0x9F Connection rate exceeded and 0xA1 Subscription Identifiers not supported
+        // were once rejected.
+        for byte in [
+            0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93,
+            0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1,
+            0xA2,
+        ] {
+            let packet = decode_packet(&[0xE0, 0x01, byte], ProtocolVersion::V5);
+            assert!(packet.is_ok(), "0x{byte:02X}: {packet:?}");
+        }
+    }
+
+    #[test]
+    fn reasons_outside_table_3_10_are_malformed() {
+        for byte in [
+            0x01, 0x02, 0x10, 0x11, 0x18, 0x19, 0x84, 0x85, 0x86, 0x88, 0x8A, 0x8C, 0x91, 0x92,
+            0xA3, 0xFF,
+        ] {
+            assert!(
+                matches!(
+                    decode_packet(&[0xE0, 0x01, byte], ProtocolVersion::V5),
+                    Err(DecodeError::Malformed(_))
+                ),
+                "0x{byte:02X}"
+            );
+            let disconnect = Disconnect {
+                reason_code: ReasonCode::from_u8(byte).unwrap_or(ReasonCode::Banned),
+                properties: DisconnectProperties::default(),
+            };
+            assert!(matches!(
+                Packet::Disconnect(disconnect).to_bytes(ProtocolVersion::V5),
+                Err(EncodeError::Invalid(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn reason_code_only_and_empty_property_block_decode() {
+        let Packet::Disconnect(d) =
+            decode_packet(b"\xe0\x02\x8b\x00", ProtocolVersion::V5).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(d.reason_code, ReasonCode::ServerShuttingDown);
+        assert!(d.properties.is_empty());
+    }
+
+    #[test]
+    fn session_expiry_twice_is_a_protocol_error() {
+        let bytes = b"\xe0\x0c\x00\x0a\x11\x00\x00\x00\x01\x11\x00\x00\x00\x02";
+        assert!(matches!(
+            decode_packet(bytes, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! The packet model: one set of named-field structs for every protocol version.
 //!
 //! MQTT 3.x packets decode into the same structs with v5-only fields left at their
-//! defaults, and encode by leaving those fields out. Version differences end here.
+//! defaults, and encode by leaving those fields out. Version differences end here;
+//! [`Packet::normalized_for`] (in `normalize.rs`) states exactly what is left out.
+//!
+//! The encoder refuses ([`EncodeError::Invalid`]) any packet the decoder would reject,
+//! so what it writes is valid for the peer; the one thing it does not scan for is a
+//! U+0000 inside a string the program built (see [`crate::Utf8Bytes`]).
 
 mod ack;
 mod auth;
 mod connack;
 mod connect;
 mod disconnect;
+mod normalize;
 mod publish;
 mod suback;
 mod subscribe;
@@ -360,24 +366,24 @@ impl Packet {
         )
     }
 
+    /// Refuses packets the peer would reject, so that `encode` never writes one.
     fn check_fields(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        let v5 = version.is_v5();
         match self {
             Self::Connect(p) => p.check(),
-            Self::ConnAck(p) => p.properties.check(),
-            Self::Publish(p) => p.view().check(),
+            Self::ConnAck(p) => p.check(v5),
+            Self::Publish(p) => p.view().check(version),
             Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
-                p.properties.check()
+                p.check(v5, self.packet_type())
             }
-            Self::Subscribe(p) => p.check(),
-            Self::SubAck(p) => p.properties.check(),
+            Self::Subscribe(p) => p.check(v5),
+            Self::SubAck(p) => p.check(),
             Self::Unsubscribe(p) => p.check(),
-            Self::UnsubAck(p) => p.properties.check(),
+            Self::UnsubAck(p) => p.check(v5),
             Self::PingReq | Self::PingResp => Ok(()),
-            Self::Disconnect(p) => p.properties.check(),
-            Self::Auth(_) if !version.is_v5() => {
-                Err(EncodeError::NotInVersion("AUTH needs MQTT 5.0"))
-            }
-            Self::Auth(p) => p.properties.check(),
+            Self::Disconnect(p) => p.check(v5),
+            Self::Auth(_) if !v5 => Err(EncodeError::NotInVersion("AUTH needs MQTT 5.0")),
+            Self::Auth(p) => p.check(),
         }
     }
 
@@ -404,7 +410,7 @@ impl Packet {
         let v5 = version.is_v5();
         match self {
             Self::Connect(p) => p.encode_body(buf),
-            Self::ConnAck(p) => p.encode_body(v5, trim, buf),
+            Self::ConnAck(p) => p.encode_body(version, trim, buf),
             Self::Publish(_) => {}
             Self::PubAck(p) | Self::PubRec(p) | Self::PubRel(p) | Self::PubComp(p) => {
                 p.encode_body(v5, trim, buf)
@@ -423,4 +429,120 @@ impl Packet {
 /// Size of a whole packet whose body is `body_len` bytes.
 pub(crate) fn fixed_len(body_len: usize) -> usize {
     1 + varint_len(body_len) + body_len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode_packet;
+    use test_case::test_case;
+
+    /// The smallest valid body of each packet type in v5, to vary the flags around.
+    fn minimal_body(packet_type: u8) -> &'static [u8] {
+        match packet_type {
+            1 => b"\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x01x",
+            2 => b"\x00\x00\x00",
+            3 => b"\x00\x01a\x00",
+            4..=7 => b"\x00\x01",
+            8 => b"\x00\x01\x00\x00\x01a\x00",
+            9 | 11 => b"\x00\x01\x00\x00",
+            10 => b"\x00\x01\x00\x00\x01a",
+            _ => b"",
+        }
+    }
+
+    fn packet_bytes(first_byte: u8) -> Vec<u8> {
+        let body = minimal_body(first_byte >> 4);
+        let mut bytes = vec![first_byte, body.len() as u8];
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    #[test]
+    fn only_the_specified_fixed_header_flags_are_accepted() {
+        // [MQTT-2.1.3-1]: 0b0010 for PUBREL, SUBSCRIBE, UNSUBSCRIBE; 0 for the others
+        // but PUBLISH, whose flags are DUP, QoS and RETAIN.
+        for packet_type in 1..=15u8 {
+            let required = if matches!(packet_type, 6 | 8 | 10) {
+                2
+            } else {
+                0
+            };
+            if packet_type == 3 {
+                continue;
+            }
+            for flags in 0..=15u8 {
+                let first_byte = (packet_type << 4) | flags;
+                let result = decode_packet(&packet_bytes(first_byte), ProtocolVersion::V5);
+                if flags == required {
+                    assert!(
+                        result.is_ok(),
+                        "type {packet_type} flags {flags:#06b}: {result:?}"
+                    );
+                } else {
+                    assert!(
+                        matches!(result, Err(DecodeError::Malformed(_))),
+                        "type {packet_type} flags {flags:#06b}: {result:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test_case(0x30 => true; "qos 0")]
+    #[test_case(0x31 => true; "qos 0 retain")]
+    #[test_case(0x38 => false; "qos 0 dup")]
+    #[test_case(0x36 => false; "qos 3")]
+    #[test_case(0x3E => false; "qos 3 dup")]
+    fn publish_flags(first_byte: u8) -> bool {
+        decode_packet(&packet_bytes(first_byte), ProtocolVersion::V5).is_ok()
+    }
+
+    #[test]
+    fn packet_type_zero_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x00\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn non_minimal_remaining_length_is_malformed() {
+        // PINGREQ with its length 0 written in two bytes [MQTT-1.5.5-1].
+        assert!(matches!(
+            decode_packet(b"\xc0\x80\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn remaining_length_longer_than_the_bytes_is_truncated() {
+        assert!(matches!(
+            decode_packet(b"\xc0\x02\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn non_minimal_property_identifier_is_malformed() {
+        // Reason String (0x1F) written as the two-byte varint 0x9F 0x00.
+        assert!(matches!(
+            decode_packet(
+                b"\x40\x09\x00\x01\x80\x05\x9f\x00\x00\x01r",
+                ProtocolVersion::V5
+            ),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn pingreq_and_pingresp_have_no_body() {
+        for first_byte in [0xC0, 0xD0] {
+            assert!(decode_packet(&[first_byte, 0x00], ProtocolVersion::V3_1_1).is_ok());
+            assert!(matches!(
+                decode_packet(&[first_byte, 0x01, 0x00], ProtocolVersion::V3_1_1),
+                Err(DecodeError::Malformed(_))
+            ));
+        }
+    }
 }

@@ -7,7 +7,9 @@ use crate::error::{DecodeError, EncodeError};
 use crate::primitives::{
     MAX_VARINT, binary_len, check_field, read_utf8, write_binary, write_varint,
 };
-use crate::properties::{PublishOverrides, PublishProperties, block_len};
+use crate::properties::{
+    PublishOverrides, PublishProperties, block_len, check_subscription_identifier,
+};
 use crate::topic::TopicName;
 
 /// An application message on its way between client and server.
@@ -27,6 +29,7 @@ pub struct Publish {
     /// v5 properties.
     pub properties: PublishProperties,
     /// The application payload.
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = crate::primitives::arbitrary_bytes::bytes))]
     pub payload: Bytes,
 }
 
@@ -132,8 +135,36 @@ impl Publish {
 }
 
 impl PublishView<'_> {
-    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+    /// Refuses what the receiver would reject: a few comparisons, cheap enough for
+    /// every delivery of a fan-out.
+    pub(crate) fn check(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
+        if (self.qos == QoS::AtMostOnce) != self.packet_id.is_none() {
+            return Err(EncodeError::NotInVersion(
+                "a packet identifier is required exactly for QoS 1 and 2",
+            ));
+        }
+        if self.dup && self.qos == QoS::AtMostOnce {
+            return Err(EncodeError::Invalid(
+                "[MQTT-3.3.1-2] DUP must be 0 for QoS 0 messages",
+            ));
+        }
+        if self.topic.is_empty() {
+            if !version.is_v5() {
+                return Err(EncodeError::Invalid(
+                    "[MQTT-4.7.3-1] topic name must not be empty before MQTT 5.0",
+                ));
+            }
+            if self.overrides.topic_alias.is_none() {
+                return Err(EncodeError::Invalid(
+                    "[MQTT-3.3.2-1] empty topic name without a Topic Alias",
+                ));
+            }
+        }
         check_field(self.topic.as_bytes())?;
+        self.overrides
+            .subscription_identifiers
+            .iter()
+            .try_for_each(|id| check_subscription_identifier(*id))?;
         self.properties.check()
     }
 
@@ -162,14 +193,7 @@ pub fn encode_publish(
     max_size: usize,
     buf: &mut BytesMut,
 ) -> Result<usize, EncodeError> {
-    view.check()?;
-    if view.qos == QoS::AtMostOnce && view.packet_id.is_some()
-        || view.qos != QoS::AtMostOnce && view.packet_id.is_none()
-    {
-        return Err(EncodeError::NotInVersion(
-            "a packet identifier is required exactly for QoS 1 and 2",
-        ));
-    }
+    view.check(version)?;
     let v5 = version.is_v5();
     let properties_len = if v5 { view.properties_len() } else { 0 };
     let body_len = view.body_len(version);
@@ -282,6 +306,114 @@ mod tests {
             panic!()
         };
         assert_eq!(p.properties.topic_alias.map(|a| a.get()), Some(1));
+    }
+
+    #[test]
+    fn empty_topic_is_topic_name_invalid_in_v311() {
+        let err = decode_packet(b"\x30\x02\x00\x00", ProtocolVersion::V3_1_1).unwrap_err();
+        assert_eq!(err.reason_code(), ReasonCode::TopicNameInvalid);
+    }
+
+    #[test]
+    fn packet_id_zero_is_rejected() {
+        let err = decode_packet(b"\x32\x05\x00\x01a\x00\x00", ProtocolVersion::V3_1_1);
+        assert!(matches!(err, Err(DecodeError::Protocol(_))), "{err:?}");
+    }
+
+    #[test]
+    fn qos1_without_room_for_a_packet_id_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x32\x04\x00\x01a\x00", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn topic_longer_than_the_packet_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x30\x03\x00\x05a", ProtocolVersion::V5),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn v5_publish_needs_its_property_length() {
+        assert!(matches!(
+            decode_packet(b"\x30\x03\x00\x01a", ProtocolVersion::V5),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn v5_property_rules() {
+        // Topic Alias twice.
+        let twice = b"\x30\x0a\x00\x01a\x06\x23\x00\x01\x23\x00\x02";
+        assert!(matches!(
+            decode_packet(twice, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+        // Subscription Identifier may repeat in PUBLISH.
+        let ids = b"\x30\x08\x00\x01a\x04\x0b\x01\x0b\x02";
+        let Packet::Publish(p) = decode_packet(ids, ProtocolVersion::V5).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.properties.subscription_identifiers.len(), 2);
+        // Subscription Identifier 0.
+        let zero = b"\x30\x06\x00\x01a\x02\x0b\x00";
+        assert!(matches!(
+            decode_packet(zero, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+        // Session Expiry Interval belongs to CONNECT, CONNACK and DISCONNECT.
+        let foreign = b"\x30\x09\x00\x01a\x05\x11\x00\x00\x00\x01";
+        assert!(matches!(
+            decode_packet(foreign, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+        // Response Topic with a wildcard.
+        let response = b"\x30\x08\x00\x01a\x04\x08\x00\x01#";
+        assert!(matches!(
+            decode_packet(response, ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+        // User Property with invalid UTF-8 in its value.
+        let user = b"\x30\x0b\x00\x01a\x07\x26\x00\x01k\x00\x01\xff";
+        assert!(matches!(
+            decode_packet(user, ProtocolVersion::V5),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn encoder_refuses_what_the_receiver_would_reject() {
+        let topic = TopicName::new("t").unwrap();
+        let mut dup = Publish::new(topic.clone(), &b""[..]);
+        dup.dup = true;
+        let mut empty = Publish::new(TopicName::default(), &b""[..]);
+        let mut big_id = Publish::new(topic.clone(), &b""[..]);
+        big_id.properties.subscription_identifiers =
+            vec![std::num::NonZeroU32::new(MAX_VARINT + 1).unwrap()];
+        let mut response = Publish::new(topic, &b""[..]);
+        response.properties.response_topic = Some(TopicName::default());
+        for (packet, version) in [
+            (&dup, ProtocolVersion::V3_1_1),
+            (&empty, ProtocolVersion::V5),
+            (&big_id, ProtocolVersion::V5),
+            (&response, ProtocolVersion::V5),
+        ] {
+            let result = Packet::Publish(packet.clone()).to_bytes(version);
+            assert!(matches!(result, Err(EncodeError::Invalid(_))), "{result:?}");
+        }
+        empty.properties.topic_alias = std::num::NonZeroU16::new(1);
+        assert!(
+            Packet::Publish(empty.clone())
+                .to_bytes(ProtocolVersion::V5)
+                .is_ok()
+        );
+        assert!(matches!(
+            Packet::Publish(empty).to_bytes(ProtocolVersion::V3_1_1),
+            Err(EncodeError::Invalid(_))
+        ));
     }
 
     #[test]

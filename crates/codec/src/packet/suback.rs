@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::PacketId;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::primitives::read_u8;
 use crate::properties::{AckProperties, block_len};
 use crate::reason::ReasonCode;
@@ -39,6 +39,9 @@ fn is_suback_reason(code: ReasonCode) -> bool {
     )
 }
 
+const INVALID_REASON: &str = "[MQTT-3.9.3-2] invalid SUBACK return code";
+const EMPTY: &str = "[MQTT-3.9.3-1] SUBACK without return codes";
+
 impl SubAck {
     pub(crate) fn decode(buf: &mut Bytes, v5: bool) -> Result<Self, DecodeError> {
         let packet_id = PacketId::read(buf)?;
@@ -59,20 +62,28 @@ impl SubAck {
                     _ => None,
                 }
             };
-            reason_codes.push(code.ok_or(DecodeError::Malformed(
-                "[MQTT-3.9.3-2] invalid SUBACK return code",
-            ))?);
+            reason_codes.push(code.ok_or(DecodeError::Malformed(INVALID_REASON))?);
         }
         if reason_codes.is_empty() {
-            return Err(DecodeError::Protocol(
-                "[MQTT-3.9.3-1] SUBACK without return codes",
-            ));
+            return Err(DecodeError::Protocol(EMPTY));
         }
         Ok(Self {
             packet_id,
             properties,
             reason_codes,
         })
+    }
+
+    /// Every code must be one of Table 3-8; v3 sends failures as 0x80, so the same
+    /// set is valid there.
+    pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if self.reason_codes.is_empty() {
+            return Err(EncodeError::Invalid(EMPTY));
+        }
+        if !self.reason_codes.iter().all(|c| is_suback_reason(*c)) {
+            return Err(EncodeError::Invalid(INVALID_REASON));
+        }
+        self.properties.check()
     }
 
     pub(crate) fn body_len(&self, v5: bool, trim: bool) -> usize {
@@ -116,6 +127,53 @@ mod tests {
             .to_bytes(ProtocolVersion::V3_1_1)
             .unwrap();
         assert_eq!(&bytes[..], b"\x90\x04\x00\x01\x01\x80");
+    }
+
+    #[test]
+    fn v311_return_codes_are_0_1_2_and_0x80() {
+        let Packet::SubAck(ack) =
+            decode_packet(b"\x90\x06\x00\x01\x00\x01\x02\x80", ProtocolVersion::V3_1_1).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(ack.reason_codes[3], ReasonCode::UnspecifiedError);
+        for code in [0x03, 0x10, 0x87, 0x8F] {
+            assert!(matches!(
+                decode_packet(&[0x90, 0x03, 0x00, 0x01, code], ProtocolVersion::V3_1_1),
+                Err(DecodeError::Malformed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn empty_suback_is_a_protocol_error() {
+        assert!(matches!(
+            decode_packet(b"\x90\x02\x00\x01", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Protocol(_))
+        ));
+        assert!(matches!(
+            decode_packet(b"\x90\x03\x00\x01\x00", ProtocolVersion::V5),
+            Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn v5_reason_outside_table_3_8_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\x90\x04\x00\x01\x00\x11", ProtocolVersion::V5),
+            Err(DecodeError::Malformed(_))
+        ));
+        let ack = SubAck {
+            packet_id: PacketId::new(1).unwrap(),
+            properties: AckProperties::default(),
+            reason_codes: vec![ReasonCode::NoSubscriptionExisted],
+        };
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            assert!(matches!(
+                Packet::SubAck(ack.clone()).to_bytes(version),
+                Err(EncodeError::Invalid(_))
+            ));
+        }
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Unsubscribe {
     pub filters: Vec<Utf8Bytes>,
 }
 
+const EMPTY: &str = "[MQTT-3.10.3-2] UNSUBSCRIBE must contain at least one topic filter";
+
 impl Unsubscribe {
     pub(crate) fn decode(buf: &mut Bytes, v5: bool) -> Result<Self, DecodeError> {
         let packet_id = PacketId::read(buf)?;
@@ -32,9 +34,7 @@ impl Unsubscribe {
             filters.push(read_utf8(buf)?);
         }
         if filters.is_empty() {
-            return Err(DecodeError::Protocol(
-                "[MQTT-3.10.3-2] UNSUBSCRIBE must contain at least one topic filter",
-            ));
+            return Err(DecodeError::Protocol(EMPTY));
         }
         Ok(Self {
             packet_id,
@@ -44,6 +44,9 @@ impl Unsubscribe {
     }
 
     pub(crate) fn check(&self) -> Result<(), EncodeError> {
+        if self.filters.is_empty() {
+            return Err(EncodeError::Invalid(EMPTY));
+        }
         self.filters
             .iter()
             .try_for_each(|f| check_field(f.as_bytes()))?;
@@ -84,6 +87,55 @@ mod tests {
         assert!(matches!(
             decode_packet(b"\xa2\x02\x00\x01", ProtocolVersion::V3_1_1),
             Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_fixed_header_flags_are_malformed() {
+        assert!(matches!(
+            decode_packet(b"\xa0\x05\x00\x01\x00\x01a", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn packet_id_zero_is_rejected() {
+        assert!(matches!(
+            decode_packet(b"\xa2\x05\x00\x00\x00\x01a", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_filter_is_malformed() {
+        assert!(matches!(
+            decode_packet(b"\xa2\x05\x00\x01\x00\x01\xff", ProtocolVersion::V3_1_1),
+            Err(DecodeError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn only_user_properties_are_allowed_in_v5() {
+        // Subscription Identifier (0x0B) in UNSUBSCRIBE.
+        assert!(matches!(
+            decode_packet(
+                b"\xa2\x08\x00\x01\x02\x0b\x01\x00\x01a",
+                ProtocolVersion::V5
+            ),
+            Err(DecodeError::Protocol(_))
+        ));
+    }
+
+    #[test]
+    fn empty_unsubscribe_is_refused_by_the_encoder() {
+        let unsub = crate::Unsubscribe {
+            packet_id: crate::PacketId::new(1).unwrap(),
+            properties: Default::default(),
+            filters: vec![],
+        };
+        assert!(matches!(
+            crate::Packet::Unsubscribe(unsub).to_bytes(ProtocolVersion::V3_1_1),
+            Err(crate::EncodeError::Invalid(_))
         ));
     }
 

@@ -139,21 +139,8 @@ fn shared_subscriptions_balance_and_exclude_retained() {
 fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     let h = Harness::new();
     let (mut a, _) = h.connect(connect_v5("a", true, 0));
-    let options = SubscribeOptions {
-        no_local: true,
-        ..Default::default()
-    };
-    a.send(
-        h.now,
-        Packet::Subscribe(gridmq_codec::Subscribe {
-            packet_id: gridmq_codec::PacketId::new(1).unwrap(),
-            properties: Default::default(),
-            subscriptions: vec![gridmq_codec::Subscription {
-                filter: "$share/g/t".into(),
-                options,
-            }],
-        }),
-    );
+    // SUBSCRIBE id 1, no properties, "$share/g/t" with No Local (0x04) and QoS 0.
+    a.send_raw(h.now, b"\x82\x10\x00\x01\x00\x00\x0a$share/g/t\x04");
     let answer = a.recv_at(h.now);
     let [Packet::Disconnect(d)] = answer.as_slice() else {
         panic!("{answer:?}")

@@ -1,0 +1,9 @@
+//! Arbitrary bytes decoded as MQTT 3.1.1: no panic, and whatever decodes is valid.
+#![no_main]
+
+use gridmq_codec::ProtocolVersion;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    gridmq_codec_fuzz::decode_all(data, ProtocolVersion::V3_1_1);
+});
