@@ -273,6 +273,17 @@ impl Broker {
                 ));
             }
         }
+        if let Some(will) = &connect.will {
+            if will.properties.payload_format_indicator == Some(true)
+                && config.validate_utf8_payloads
+                && std::str::from_utf8(&will.payload).is_err()
+            {
+                return Err(Refusal::new(
+                    ReasonCode::PayloadFormatInvalid,
+                    "[MQTT 3.1.3.2.3] will payload flagged as UTF-8 is not valid UTF-8",
+                ));
+            }
+        }
         if connect.client_id.len() > config.max_client_id_length {
             return Err(Refusal::new(
                 ReasonCode::ClientIdentifierNotValid,

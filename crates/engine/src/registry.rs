@@ -16,6 +16,8 @@ use crate::session::Session;
 use crate::will::PendingWill;
 
 /// Who holds a client id's session.
+// One per client id; the offline variant's will is the bulk of it and is needed there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum SlotState {
     /// A connection holds the session.

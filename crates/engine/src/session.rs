@@ -181,8 +181,10 @@ mod tests {
 
     #[test]
     fn packet_ids_skip_those_in_use_and_wrap() {
-        let mut outbound = Outbound::default();
-        outbound.next_id = u16::MAX - 1;
+        let mut outbound = Outbound {
+            next_id: u16::MAX - 1,
+            ..Default::default()
+        };
         let a = outbound.allocate_id().unwrap();
         assert_eq!(a.get(), u16::MAX);
         let b = outbound.allocate_id().unwrap();

@@ -55,6 +55,7 @@ impl Harness {
     }
 
     /// Connects, returning the refusal CONNACK if refused.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_connect(
         &self,
         connect: Connect,

@@ -93,9 +93,9 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
             return;
         }
         Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
-        Ok(Err(ConnectError::Decode(error))) => {
+        Ok(Err(ConnectError::Decode { error, v5 })) => {
             info!("refused: invalid CONNECT: {error}");
-            return refuse_invalid_connect(&mut io, &read_buf, &error).await;
+            return refuse_invalid_connect(&mut io, v5, &error).await;
         }
         Ok(Ok(connect)) => connect,
     };
@@ -148,7 +148,12 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
 
 enum ConnectError {
     Io(std::io::Error),
-    Decode(DecodeError),
+    /// `v5`: whether the bytes started like an MQTT 5 CONNECT, sniffed before the
+    /// decoder consumed them.
+    Decode {
+        error: DecodeError,
+        v5: bool,
+    },
 }
 
 /// Reads until the first packet, which the server decoder only accepts as CONNECT.
@@ -158,15 +163,20 @@ async fn read_connect<T: Transport>(
     decoder: &mut Decoder,
 ) -> Result<Box<Connect>, ConnectError> {
     loop {
+        // Sniffed first: a packet that fails to decode has already left the buffer.
+        let v5 = sniff_v5_connect(buf);
         match decoder.decode(buf) {
             Ok(Some(Packet::Connect(connect))) => return Ok(connect),
             Ok(Some(_)) => {
-                return Err(ConnectError::Decode(DecodeError::Protocol(
-                    "[MQTT-3.1.0-1] the first packet from a client must be CONNECT",
-                )));
+                return Err(ConnectError::Decode {
+                    error: DecodeError::Protocol(
+                        "[MQTT-3.1.0-1] the first packet from a client must be CONNECT",
+                    ),
+                    v5: false,
+                });
             }
             Ok(None) => {}
-            Err(error) => return Err(ConnectError::Decode(error)),
+            Err(error) => return Err(ConnectError::Decode { error, v5 }),
         }
         match poll_fn(|cx| io.poll_read_into(cx, buf, 1024)).await {
             Ok(0) => return Err(ConnectError::Io(std::io::ErrorKind::UnexpectedEof.into())),
@@ -179,10 +189,10 @@ async fn read_connect<T: Transport>(
 /// Answers a CONNECT that could not be decoded: an unknown protocol level gets the
 /// v3 return code 0x01 ([MQTT-3.1.2-2]); a v5 CONNECT gets CONNACK with the error's
 /// reason code; anything else is just closed.
-async fn refuse_invalid_connect<T: Transport>(io: &mut T, raw: &[u8], error: &DecodeError) {
+async fn refuse_invalid_connect<T: Transport>(io: &mut T, v5: bool, error: &DecodeError) {
     let version = match error {
         DecodeError::UnsupportedProtocol { .. } => ProtocolVersion::V3_1_1,
-        _ if sniff_v5_connect(raw) => ProtocolVersion::V5,
+        _ if v5 => ProtocolVersion::V5,
         _ => return,
     };
     let refusal = Refusal::new(error.reason_code(), error.to_string());

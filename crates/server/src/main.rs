@@ -305,9 +305,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let runtime = runtime.build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        // Register for the signals before listening: a SIGTERM that arrives as soon as
+        // the `listening` line is out must shut down gracefully, not kill the process.
+        let signal = shutdown_signal().context("cannot register for shutdown signals")?;
+        let hangup = hangup_signal();
         let server = Server::start(config).await?;
-        reload_on_hangup(server.tls_reloader());
-        let report = server.run_until(shutdown_signal()).await;
+        reload_on_hangup(hangup, server.tls_reloader());
+        let report = server.run_until(signal).await;
         if report.clean {
             Ok(())
         } else {
@@ -316,15 +320,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Reloads TLS certificates on every SIGHUP.
-fn reload_on_hangup(reloader: TlsReloader) {
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = ();
+
+/// Registers for SIGHUP (before listening, so an early one does not kill the process).
+fn hangup_signal() -> Hangup {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        let hangup = signal(SignalKind::hangup()).ok();
+        if hangup.is_none() {
             tracing::warn!("cannot listen for SIGHUP; TLS reloads only when files change");
-            return;
-        };
+        }
+        hangup
+    }
+}
+
+/// Reloads TLS certificates on every SIGHUP.
+fn reload_on_hangup(hangup: Hangup, reloader: TlsReloader) {
+    #[cfg(unix)]
+    if let Some(mut hangup) = hangup {
         tokio::spawn(async move {
             while hangup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading TLS certificates");
@@ -333,7 +350,7 @@ fn reload_on_hangup(reloader: TlsReloader) {
         });
     }
     #[cfg(not(unix))]
-    let _ = reloader;
+    let _ = (hangup, reloader);
 }
 
 fn cert_command(command: CertCommand) -> anyhow::Result<()> {
@@ -411,26 +428,24 @@ fn fingerprint(file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
+/// Registers for SIGINT and SIGTERM now and returns a future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    })
+}
+
+/// Returns a future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

@@ -278,7 +278,7 @@ async fn reload_on_demand_as_sighup_does() {
     expect_bytes(&mut old, &PINGRESP).await;
 }
 
-/// The binary with `--mqtts`, `--tls-cert`, `--tls-key` and `--client-ca`.
+/// The binary with `--mqtts`, `--tls-cert`, `--tls-key` and `--client-ca`, and SIGHUP.
 #[tokio::test]
 async fn the_mqtts_flags_start_a_mutual_tls_listener() {
     let pki = Pki::new();

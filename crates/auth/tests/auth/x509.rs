@@ -276,14 +276,21 @@ fn thumbprint_client(name: &str, thumbprints: &[String]) -> Value {
 async fn thumbprint_of_a_self_signed_certificate() {
     let leaf = LeafSpec::cn("anything").self_signed();
     let (sha256, sha1) = gridmq_auth::certificate::thumbprints(&leaf);
-    for allowed in [sha256.clone(), sha1.to_uppercase(), "0".repeat(64)] {
-        let accepted = !allowed.starts_with('0');
+    // A thumbprint that differs from `t` in every digit.
+    let other = |t: &str| {
+        t.chars()
+            .map(|c| if c == '0' { '1' } else { '0' })
+            .collect::<String>()
+    };
+    let wrong = other(&sha256);
+    for (allowed, accepted) in [
+        (sha256.clone(), true),
+        (sha1.to_uppercase(), true),
+        (wrong, false),
+    ] {
         let auth = authenticator(namespace(
             &[],
-            vec![thumbprint_client(
-                "dev1",
-                &[allowed, sha1.replace('a', "b")],
-            )],
+            vec![thumbprint_client("dev1", &[allowed, other(&sha1)])],
         ));
         let peer = tls_peer(vec![leaf.clone()], false);
         let mut req = request(&peer);

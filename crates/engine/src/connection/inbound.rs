@@ -74,13 +74,16 @@ impl Connection {
         let must_be_durable = !changes.is_empty();
         self.changes.extend(changes);
         self.stats.messages_received += 1;
-        self.stats.dropped_queue_full += report.dropped as u64;
-        if report.delivered == 0 {
+        // A refusal under the `refuse` policy drops the message too.
+        self.stats.dropped_queue_full += (report.dropped + report.refused) as u64;
+        // A subscriber whose full queue dropped or refused the message still matched it.
+        let matched = report.delivered + report.dropped + report.refused > 0;
+        if !matched {
             self.stats.unrouted += 1;
         }
         let reason = if report.refused > 0 {
             ReasonCode::QuotaExceeded
-        } else if report.delivered == 0 && !retain {
+        } else if !matched && !retain {
             ReasonCode::NoMatchingSubscribers
         } else {
             ReasonCode::Success
