@@ -240,6 +240,7 @@ enum Event {
     Read(std::io::Result<usize>),
     Deliveries,
     Durable,
+    Unthrottled,
 }
 
 /// The event loop of an established connection; returns when the connection is over.
@@ -286,7 +287,9 @@ async fn drive<T: Transport>(
                 sleep.as_mut().reset(deadline);
             }
         }
-        let can_read = !connection.is_closing() && write_buf.len() < WRITE_HIGH_WATER;
+        let can_read = !connection.is_closing()
+            && !connection.is_throttled()
+            && write_buf.len() < WRITE_HIGH_WATER;
         let event = poll_fn(|cx| {
             if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
@@ -310,6 +313,9 @@ async fn drive<T: Transport>(
                 if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
                     return Poll::Ready(Event::Read(result));
                 }
+            }
+            if connection.is_throttled() && connection.poll_unthrottled(cx).is_ready() {
+                return Poll::Ready(Event::Unthrottled);
             }
             if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
                 return Poll::Ready(Event::Deliveries);
@@ -356,6 +362,11 @@ async fn drive<T: Transport>(
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
                 handle_input(connection, &mut decoder, &mut read_buf, now);
             }
+            Event::Unthrottled => {
+                connection.handle_unthrottled(now.into_std());
+                // Packets read before the throttle are still waiting in the buffer.
+                handle_input(connection, &mut decoder, &mut read_buf, now);
+            }
             Event::Deliveries | Event::Durable => {}
         }
         fill(connection, &mut write_buf, now);
@@ -373,7 +384,8 @@ fn handle_input(
     now: Instant,
 ) {
     let now = now.into_std();
-    while !connection.is_closing() {
+    // A throttled connection stops taking packets: the rest wait in the buffer.
+    while !connection.is_closing() && !connection.is_throttled() {
         match decoder.decode(buf) {
             Ok(Some(packet)) => connection.handle_packet(now, packet),
             Ok(None) => break,

@@ -117,6 +117,16 @@ pub struct Connection {
     /// to a persistent session, and everything queued behind it).
     held: BytesMut,
     held_wait: Option<Wait>,
+    /// Congested sessions this connection's publications went to: while any is
+    /// congested, the driver stops reading from this client.
+    throttle: Option<Throttle>,
+}
+
+/// Flow control toward a publisher whose subscribers cannot keep up.
+#[derive(Debug)]
+struct Throttle {
+    inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    since: Instant,
 }
 
 impl Connection {
@@ -254,6 +264,7 @@ impl Connection {
             acks_awaiting_durability: 0,
             held: BytesMut::new(),
             held_wait: None,
+            throttle: None,
         };
         connection.send(Packet::ConnAck(connack));
         connection
@@ -327,11 +338,77 @@ impl Connection {
         self.close(kick.reason, kick.message);
     }
 
-    /// Fires the keep-alive timer: a client silent for 1.5 times its Keep Alive is
-    /// disconnected ([MQTT-3.1.2-22]).
+    /// Whether the driver should stop reading from this client: its publications went
+    /// to sessions that have not drained their queues yet.
+    pub fn is_throttled(&self) -> bool {
+        self.throttle.is_some()
+    }
+
+    /// Ready once every congested session this client published to has drained (or
+    /// the throttle was lifted by its timeout).
+    ///
+    /// Cancel safety: polling takes nothing that is not recomputed.
+    pub fn poll_unthrottled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(throttle) = &mut self.throttle else {
+            return Poll::Ready(());
+        };
+        throttle
+            .inboxes
+            .retain(|inbox| inbox.poll_uncongested(cx).is_pending());
+        if throttle.inboxes.is_empty() {
+            self.throttle = None;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Tells the connection that reading resumed after a throttle: the client's bytes
+    /// were not being read, so its keep alive counts from now.
+    pub fn handle_unthrottled(&mut self, now: Instant) {
+        self.last_received = self.last_received.max(now);
+    }
+
+    fn throttle_on(
+        &mut self,
+        now: Instant,
+        inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    ) {
+        match &mut self.throttle {
+            Some(throttle) => {
+                for inbox in inboxes {
+                    if !throttle.inboxes.iter().any(|i| Arc::ptr_eq(i, &inbox)) {
+                        throttle.inboxes.push(inbox);
+                    }
+                }
+            }
+            None => {
+                self.throttle = Some(Throttle {
+                    inboxes,
+                    since: now,
+                })
+            }
+        }
+    }
+
+    /// Fires timers: the keep-alive timeout — a client silent for 1.5 times its Keep
+    /// Alive is disconnected ([MQTT-3.1.2-22]) — and the throttle timeout, after which
+    /// sessions that did not drain count as stalled and stop throttling.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(throttle) = &self.throttle {
+            if now >= throttle.since + self.broker.config().congestion_timeout {
+                for inbox in &throttle.inboxes {
+                    inbox.mark_stalled();
+                }
+                self.throttle = None;
+            }
+        }
         if let Some(timeout) = self.keep_alive_timeout {
-            if self.ending.is_none() && now >= self.last_received + timeout {
+            // While throttled the client is not being read, so its silence proves nothing.
+            if self.ending.is_none()
+                && self.throttle.is_none()
+                && now >= self.last_received + timeout
+            {
                 self.close(
                     ReasonCode::KeepAliveTimeout,
                     format!(
@@ -345,9 +422,17 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (&self.ending, self.keep_alive_timeout) {
+        let keep_alive = match (&self.ending, self.keep_alive_timeout) {
             (None, Some(timeout)) => Some(self.last_received + timeout),
             _ => None,
+        };
+        let throttle = self
+            .throttle
+            .as_ref()
+            .map(|t| t.since + self.broker.config().congestion_timeout);
+        match (keep_alive, throttle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
