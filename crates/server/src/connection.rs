@@ -8,7 +8,6 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -22,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
-use gridmq_transport::Transport;
+use gridmq_transport::{AddressSource, PeerInfo, Transport};
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -38,21 +37,42 @@ const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct ConnectionContext {
     pub(crate) broker: Arc<Broker>,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) listener: Arc<str>,
 }
 
 /// Serves one client connection until it ends.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: SocketAddr) {
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: PeerInfo) {
     let span = tracing::info_span!(
         "conn",
-        listener = %ctx.listener,
-        %peer,
+        listener = %peer.listener,
+        peer = %peer.remote_addr,
+        via = tracing::field::Empty,
         client_id = tracing::field::Empty
     );
-    run(ctx, io).instrument(span).await;
+    if peer.address_source != AddressSource::Socket {
+        span.record("via", tracing::field::display(peer.socket_addr));
+    }
+    run(ctx, io, peer).instrument(span).await;
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
+/// Logs what the transport established, once per connection.
+fn describe_peer(peer: &PeerInfo) {
+    let tls = peer.tls.as_ref();
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    debug!(
+        source = ?peer.address_source,
+        tls = tls.and_then(|t| t.protocol_version.as_deref()),
+        sni = tls.and_then(|t| t.server_name.as_deref()),
+        client_cn = cert.and_then(|c| c.common_name.as_deref()),
+        client_sha256 = cert.map(|c| c.sha256_thumbprint.as_str()),
+        chain_verified = tls.map(|t| t.chain_verified),
+        websocket = peer.websocket.as_ref().and_then(|w| w.subprotocol.as_deref()),
+        "transport ready"
+    );
+}
+
+async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
+    // Authentication will take `peer`; until then it is logged.
+    describe_peer(&peer);
     let broker = ctx.broker.clone();
     let config = broker.config();
     let mut read_buf = BytesMut::new();
@@ -65,6 +85,13 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
     .await
     {
         Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
+            // A transport-level violation (e.g. a WebSocket text frame): the stream is
+            // intact enough to say goodbye (a close frame).
+            info!("closed before CONNECT: {error}");
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+            return;
+        }
         Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
         Ok(Err(ConnectError::Decode { error, v5 })) => {
             info!("refused: invalid CONNECT: {error}");
@@ -209,6 +236,7 @@ enum Event {
     Kick(Kick),
     Timer,
     Wrote(std::io::Result<usize>),
+    Flushed(std::io::Result<()>),
     Read(std::io::Result<usize>),
     Deliveries,
     Durable,
@@ -230,6 +258,8 @@ async fn drive<T: Transport>(
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
     let mut close_deadline: Option<Instant> = None;
+    // Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
+    let mut unflushed = false;
 
     // The session may already hold packets (CONNACK, redeliveries) and data may have
     // arrived behind CONNECT.
@@ -274,6 +304,10 @@ async fn drive<T: Transport>(
                 if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
                     return Poll::Ready(Event::Wrote(result));
                 }
+            } else if unflushed {
+                if let Poll::Ready(result) = Pin::new(&mut *io).poll_flush(cx) {
+                    return Poll::Ready(Event::Flushed(result));
+                }
             }
             if can_read {
                 if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
@@ -311,9 +345,19 @@ async fn drive<T: Transport>(
             }
             Event::Wrote(Ok(0))
             | Event::Wrote(Err(_))
-            | Event::Read(Ok(0))
-            | Event::Read(Err(_)) => return,
-            Event::Wrote(Ok(written)) => write_buf.advance(written),
+            | Event::Flushed(Err(_))
+            | Event::Read(Ok(0)) => return,
+            Event::Read(Err(error)) => {
+                if error.kind() == std::io::ErrorKind::InvalidData {
+                    info!("closed: {error}");
+                }
+                return;
+            }
+            Event::Wrote(Ok(written)) => {
+                write_buf.advance(written);
+                unflushed = io.buffers_writes();
+            }
+            Event::Flushed(Ok(())) => unflushed = false,
             Event::Read(Ok(read)) => {
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
                 handle_input(connection, &mut decoder, &mut read_buf, now);
