@@ -8,6 +8,7 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -39,9 +40,12 @@ pub(crate) struct ConnectionContext {
     pub(crate) shutdown: CancellationToken,
 }
 
-/// Serves one client connection until it ends.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: PeerInfo) {
-    let span = tracing::info_span!(
+/// Serves one client connection until it ends. The peer is boxed: it is large and an
+/// idle connection's task should stay small.
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
+    // Debug level: an enabled span costs memory per connection for its whole life, so
+    // info-level events below carry `peer` and `client_id` themselves.
+    let span = tracing::debug_span!(
         "conn",
         listener = %peer.listener,
         peer = %peer.remote_addr,
@@ -70,7 +74,59 @@ fn describe_peer(peer: &PeerInfo) {
     );
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
+async fn run<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
+    // The opening (CONNECT, session claim, refusals and their timers) runs boxed: its
+    // state is large and needed once, so it is freed before the connection settles in.
+    let Some(opened) = Box::pin(open(&ctx, io, peer)).await else {
+        return;
+    };
+    let mut opened = opened;
+    // Borrowed whole rather than taken apart: each field moved out would take its own
+    // room in this task for the connection's life.
+    drive(&mut opened).await;
+    let mut io = finish(opened);
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+}
+
+/// Ends the connection (session released, will published if due) and logs how; gives
+/// back the stream to close.
+fn finish<T: Transport>(opened: Opened<T>) -> T {
+    let Opened {
+        connection,
+        io,
+        peer,
+        ..
+    } = opened;
+    let client_id = connection.client_id().to_owned();
+    let ending = connection.finish(Instant::now().into_std());
+    if ending.by_client
+        || ending.reason == ReasonCode::SessionTakenOver
+        || ending.reason == ReasonCode::ServerShuttingDown
+    {
+        debug!(reason = %ending.reason, "disconnected: {}", ending.message);
+    } else {
+        info!(%peer, %client_id, reason = %ending.reason, "disconnected: {}", ending.message);
+    }
+    io
+}
+
+/// An established connection, ready for its event loop.
+struct Opened<T> {
+    connection: Connection,
+    io: T,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    /// The client's address, for log lines.
+    peer: SocketAddr,
+}
+
+/// Reads CONNECT, checks it, claims the session and establishes the connection; `None`
+/// when the client was refused or went away.
+async fn open<T: Transport>(
+    ctx: &ConnectionContext,
+    mut io: T,
+    peer: Box<PeerInfo>,
+) -> Option<Opened<T>> {
     // Authentication will take `peer`; until then it is logged.
     describe_peer(&peer);
     let broker = ctx.broker.clone();
@@ -84,46 +140,63 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     )
     .await
     {
-        Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Err(_) => {
+            debug!("closed: no CONNECT within {:?}", config.connect_timeout);
+            return None;
+        }
         Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
             // A transport-level violation (e.g. a WebSocket text frame): the stream is
             // intact enough to say goodbye (a close frame).
-            info!("closed before CONNECT: {error}");
+            info!(peer = %peer.remote_addr, "closed before CONNECT: {error}");
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
-            return;
+            return None;
         }
-        Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
+        Ok(Err(ConnectError::Io(error))) => {
+            debug!("closed before CONNECT: {error}");
+            return None;
+        }
         Ok(Err(ConnectError::Decode { error, v5 })) => {
-            info!("refused: invalid CONNECT: {error}");
-            return refuse_invalid_connect(&mut io, v5, &error).await;
+            info!(peer = %peer.remote_addr, "refused: invalid CONNECT: {error}");
+            refuse_invalid_connect(&mut io, v5, &error, peer.remote_addr).await;
+            return None;
         }
         Ok(Ok(connect)) => connect,
     };
     let version = connect.protocol;
     let plan = match broker.check_connect(connect) {
         Ok(plan) => plan,
-        Err(refusal) => return refuse(&mut io, version, &refusal).await,
+        Err(refusal) => {
+            refuse(&mut io, version, &refusal, peer.remote_addr).await;
+            return None;
+        }
     };
     let control = Arc::new(ConnectionControl::new());
     let claimed = match broker.claim(&plan, control.clone()) {
         Claim::Ready(claimed) => claimed,
-        Claim::Refused(refusal) => return refuse(&mut io, version, &refusal).await,
+        Claim::Refused(refusal) => {
+            refuse(&mut io, version, &refusal, peer.remote_addr).await;
+            return None;
+        }
         Claim::Wait(pending) => {
             match tokio::time::timeout(HANDOFF_TIMEOUT, poll_fn(|cx| pending.poll(cx))).await {
                 Ok(Ok(claimed)) => claimed,
-                Ok(Err(refusal)) => return refuse(&mut io, version, &refusal).await,
+                Ok(Err(refusal)) => {
+                    refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                    return None;
+                }
                 Err(_) => {
                     broker.abandon_claim(pending, Instant::now().into_std());
                     let refusal = Refusal::new(
                         ReasonCode::ServerBusy,
                         "the previous connection did not let go in time",
                     );
-                    return refuse(&mut io, version, &refusal).await;
+                    refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                    return None;
                 }
             }
         }
     };
-    let mut connection = Connection::establish(
+    let connection = Connection::establish(
         broker.clone(),
         plan,
         claimed,
@@ -133,17 +206,20 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     );
     tracing::Span::current().record("client_id", connection.client_id());
     debug!(%version, "connected");
-    drive(&ctx, &mut connection, &mut io, read_buf, decoder).await;
-    let ending = connection.finish(Instant::now().into_std());
-    if ending.by_client
-        || ending.reason == ReasonCode::SessionTakenOver
-        || ending.reason == ReasonCode::ServerShuttingDown
-    {
-        debug!(reason = %ending.reason, "disconnected: {}", ending.message);
-    } else {
-        info!(reason = %ending.reason, "disconnected: {}", ending.message);
+    if ctx.shutdown.is_cancelled() {
+        // Shutdown kicked every live connection before this one took its session.
+        connection.control().kick(
+            ReasonCode::ServerShuttingDown,
+            "the server is shutting down",
+        );
     }
-    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+    Some(Opened {
+        connection,
+        io,
+        read_buf,
+        decoder,
+        peer: peer.remote_addr,
+    })
 }
 
 enum ConnectError {
@@ -189,14 +265,19 @@ async fn read_connect<T: Transport>(
 /// Answers a CONNECT that could not be decoded: an unknown protocol level gets the
 /// v3 return code 0x01 ([MQTT-3.1.2-2]); a v5 CONNECT gets CONNACK with the error's
 /// reason code; anything else is just closed.
-async fn refuse_invalid_connect<T: Transport>(io: &mut T, v5: bool, error: &DecodeError) {
+async fn refuse_invalid_connect<T: Transport>(
+    io: &mut T,
+    v5: bool,
+    error: &DecodeError,
+    peer: SocketAddr,
+) {
     let version = match error {
         DecodeError::UnsupportedProtocol { .. } => ProtocolVersion::V3_1_1,
         _ if v5 => ProtocolVersion::V5,
         _ => return,
     };
     let refusal = Refusal::new(error.reason_code(), error.to_string());
-    refuse(io, version, &refusal).await;
+    refuse(io, version, &refusal, peer).await;
 }
 
 /// Whether `raw` starts like an MQTT 5 CONNECT (protocol name "MQTT", level 5).
@@ -212,8 +293,13 @@ fn sniff_v5_connect(raw: &[u8]) -> bool {
     *first == 0x10 && raw.get(header..header + 7) == Some(b"\x00\x04MQTT\x05")
 }
 
-async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Refusal) {
-    info!(reason = %refusal.reason, "refused: {}", refusal.message);
+async fn refuse<T: Transport>(
+    io: &mut T,
+    version: ProtocolVersion,
+    refusal: &Refusal,
+    peer: SocketAddr,
+) {
+    info!(%peer, reason = %refusal.reason, "refused: {}", refusal.message);
     let mut ack = ConnAck {
         session_present: false,
         reason_code: refusal.reason,
@@ -232,7 +318,6 @@ async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Re
 }
 
 enum Event {
-    Shutdown,
     Kick(Kick),
     Timer,
     Wrote(std::io::Result<usize>),
@@ -244,17 +329,20 @@ enum Event {
 }
 
 /// The event loop of an established connection; returns when the connection is over.
-async fn drive<T: Transport>(
-    ctx: &ConnectionContext,
-    connection: &mut Connection,
-    io: &mut T,
-    mut read_buf: BytesMut,
-    mut decoder: Decoder,
-) {
+///
+/// Shutdown reaches the loop as a close request through the connection's control (see
+/// `Server::shutdown`), so the loop holds no shutdown future of its own.
+async fn drive<T: Transport>(opened: &mut Opened<T>) {
+    let Opened {
+        connection,
+        io,
+        read_buf,
+        decoder,
+        peer,
+    } = opened;
+    let (connection, io, peer) = (connection, io, *peer);
     let control = connection.control().clone();
     let mut write_buf = BytesMut::new();
-    let mut cancelled = pin!(ctx.shutdown.cancelled());
-    let mut shutting_down = false;
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
     let mut close_deadline: Option<Instant> = None;
@@ -266,7 +354,7 @@ async fn drive<T: Transport>(
     let mut now = Instant::now();
     // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
     // into, so an idle connection holds none.
-    handle_input(connection, &mut decoder, &mut read_buf, now);
+    handle_input(connection, decoder, read_buf, now, peer);
     fill(connection, &mut write_buf, now);
 
     loop {
@@ -291,9 +379,6 @@ async fn drive<T: Transport>(
             && !connection.is_throttled()
             && write_buf.len() < WRITE_HIGH_WATER;
         let event = poll_fn(|cx| {
-            if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Shutdown);
-            }
             if let Poll::Ready(kick) = control.poll_kick(cx) {
                 return Poll::Ready(Event::Kick(kick));
             }
@@ -310,7 +395,7 @@ async fn drive<T: Transport>(
                 }
             }
             if can_read {
-                if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
+                if let Poll::Ready(result) = io.poll_read_into(cx, read_buf, READ_RESERVE) {
                     return Poll::Ready(Event::Read(result));
                 }
             }
@@ -329,13 +414,6 @@ async fn drive<T: Transport>(
         .await;
         now = Instant::now();
         match event {
-            Event::Shutdown => {
-                shutting_down = true;
-                connection.handle_kick(Kick {
-                    reason: ReasonCode::ServerShuttingDown,
-                    message: "the server is shutting down".to_owned(),
-                });
-            }
             Event::Kick(kick) => connection.handle_kick(kick),
             Event::Timer => {
                 if close_deadline.is_some_and(|at| now >= at) {
@@ -349,7 +427,7 @@ async fn drive<T: Transport>(
             | Event::Read(Ok(0)) => return,
             Event::Read(Err(error)) => {
                 if error.kind() == std::io::ErrorKind::InvalidData {
-                    info!("closed: {error}");
+                    info!(%peer, client_id = connection.client_id(), "closed: {error}");
                 }
                 return;
             }
@@ -359,13 +437,13 @@ async fn drive<T: Transport>(
             }
             Event::Flushed(Ok(())) => unflushed = false,
             Event::Read(Ok(read)) => {
-                gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
-                handle_input(connection, &mut decoder, &mut read_buf, now);
+                connection.count_received(read);
+                handle_input(connection, decoder, read_buf, now, peer);
             }
             Event::Unthrottled => {
                 connection.handle_unthrottled(now.into_std());
                 // Packets read before the throttle are still waiting in the buffer.
-                handle_input(connection, &mut decoder, &mut read_buf, now);
+                handle_input(connection, decoder, read_buf, now, peer);
             }
             Event::Deliveries | Event::Durable => {}
         }
@@ -382,6 +460,7 @@ fn handle_input(
     decoder: &mut Decoder,
     buf: &mut BytesMut,
     now: Instant,
+    peer: SocketAddr,
 ) {
     let now = now.into_std();
     // A throttled connection stops taking packets: the rest wait in the buffer.
@@ -390,7 +469,7 @@ fn handle_input(
             Ok(Some(packet)) => connection.handle_packet(now, packet),
             Ok(None) => break,
             Err(error) => {
-                info!(reason = %error.reason_code(), "protocol violation: {error}");
+                info!(%peer, client_id = connection.client_id(), reason = %error.reason_code(), "protocol violation: {error}");
                 connection.handle_decode_error(&error);
                 buf.clear();
             }
