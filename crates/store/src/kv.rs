@@ -161,6 +161,13 @@ fn split_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
+const INJECTED: &str = "injected failure";
+
+/// Whether `error` is a failure injected by [`Faults`] rather than one of the backend.
+pub fn is_injected(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend(m) if m.starts_with(INJECTED))
+}
+
 /// Makes the next batch applied through [`apply_batch`] fail after a given number of its
 /// changes, so tests can check that a backend rolls a failed batch back completely.
 #[derive(Debug, Default)]
@@ -185,7 +192,7 @@ impl Faults {
         if applied + 1 >= armed || applied == total as u64 {
             self.countdown.store(0, Ordering::SeqCst);
             return Err(StoreError::Backend(format!(
-                "injected failure after {applied} changes"
+                "{INJECTED} after {applied} changes"
             )));
         }
         Ok(())

@@ -8,6 +8,7 @@
 //!   later a distributed one), and [`StoreError`].
 //! - [`kv`]: the tables of durable state and the change semantics over them, shared by
 //!   every key-value backend (reference counting of messages, cascades, salvage).
+//! - [`disk`]: open options, data directory checks and disk usage for on-disk backends.
 //! - [`record`]: the checksummed, versioned postcard envelope of every stored value.
 //! - [`memory`]: the in-memory backend, [`MemoryStore`], for `--in-memory` and tests.
 //! - [`commit`]: [`CommitQueue`], the group-commit writer, with [`FsyncPolicy`].
@@ -24,6 +25,7 @@ pub mod coalesce;
 pub mod commit;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod disk;
 pub mod kv;
 pub mod memory;
 pub mod record;
