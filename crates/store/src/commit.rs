@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use gridmq_engine::persist::{Change, Persistence, Ticket};
 use parking_lot::{Condvar, Mutex};
 
-use crate::Store;
 use crate::coalesce::coalesce;
+use crate::{Store, StoreError};
 
 /// When a committed batch is forced to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -236,8 +236,7 @@ impl CommitQueue {
             self.shared.work.notify_one();
         }
         if let Some(writer) = self.writer.lock().take() {
-            // The writer only ends by returning; a panic in it has already failed nothing
-            // silently because tickets of a panicking batch stay pending.
+            // The writer returns once the queue is drained; it catches a store's panics.
             let _ = writer.join();
         }
     }
@@ -349,7 +348,10 @@ impl Shared {
         let result = if changes.is_empty() {
             Ok(())
         } else {
-            self.store.apply(&changes, self.config.fsync.sync())
+            // A backend that panics fails this batch instead of stranding every ticket.
+            let apply = || self.store.apply(&changes, self.config.fsync.sync());
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(apply))
+                .unwrap_or_else(|_| Err(StoreError::Backend("the store panicked".into())))
         };
         {
             let mut queue = self.queue.lock();

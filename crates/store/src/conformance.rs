@@ -639,6 +639,8 @@ pub fn disk_usage_is_accounted<S: Subject>() {
     );
 }
 
+const PANIC: u64 = u64::MAX;
+
 /// A store that fails chosen applies with a chosen error (e.g. a full disk), then works
 /// again: for testing what sits above a store.
 #[derive(Debug)]
@@ -661,6 +663,11 @@ impl<S: Store> FlakyStore<S> {
         self.failures.store(count, Ordering::SeqCst);
     }
 
+    /// Makes the next apply panic, as a buggy backend might.
+    pub fn panic_next(&self) {
+        self.failures.store(PANIC, Ordering::SeqCst);
+    }
+
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
@@ -673,6 +680,13 @@ impl<S: Store> Store for FlakyStore<S> {
     }
 
     fn apply(&self, batch: &[Change], sync: bool) -> Result<(), StoreError> {
+        if self
+            .failures
+            .compare_exchange(PANIC, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            panic!("FlakyStore: injected panic");
+        }
         let failing = self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -127,6 +127,16 @@ fn a_failed_batch_fails_its_tickets_and_later_batches_succeed() {
 }
 
 #[test]
+fn a_panicking_store_fails_the_batch_and_the_writer_goes_on() {
+    let store = Arc::new(FlakyStore::new(MemoryStore::new()));
+    let queue = queue(store.clone(), config(FsyncPolicy::Always, HOUR));
+    store.panic_next();
+    assert_eq!(wait(&queue.submit(publish(1)), BOUND), TicketStatus::Failed);
+    assert_eq!(wait(&queue.submit(publish(2)), BOUND), TicketStatus::Done);
+    assert_eq!(entries(store.as_ref()), vec![2]);
+}
+
+#[test]
 fn the_pending_bound_refuses_at_once_without_blocking() {
     let store = GatedStore::closed();
     let queue = queue(
