@@ -719,7 +719,8 @@ struct Gate {
 }
 
 impl GatedStore {
-    /// A store whose gate is closed: applies wait until [`GatedStore::open_gate`].
+    /// A store whose gate is closed: applies wait until [`GatedStore::open_gate`] (at most
+    /// a minute).
     pub fn closed() -> Arc<Self> {
         let store = Self::default();
         store.gate.lock().closed = true;
@@ -765,8 +766,14 @@ impl Store for GatedStore {
         let mut gate = self.gate.lock();
         gate.waiting += 1;
         self.changed.notify_all();
-        while gate.closed {
-            self.changed.wait(&mut gate);
+        // Bounded, so that a test failing before it opens the gate still ends (after a
+        // minute) instead of hanging in the writer's shutdown.
+        for _ in 0..6000 {
+            if !gate.closed {
+                break;
+            }
+            self.changed
+                .wait_for(&mut gate, std::time::Duration::from_millis(10));
         }
         gate.waiting -= 1;
         gate.batches.push(batch.to_vec());
