@@ -51,8 +51,10 @@ const AUTH_DATA_WITHOUT_METHOD: &str =
     "[MQTT 3.1.2.11.10] Authentication Data without an Authentication Method";
 const DUPLICATE: DecodeError =
     DecodeError::Protocol("[MQTT-2.2.2-2] a property other than User Property appears twice");
+/// MQTT 5.0 section 2.2.2.2: an identifier not valid for the packet type makes it a
+/// Malformed Packet (0x81).
 const NOT_ALLOWED: DecodeError =
-    DecodeError::Protocol("[MQTT-2.2.2-2] property identifier not valid for this packet");
+    DecodeError::Malformed("[MQTT 2.2.2.2] property identifier not valid for this packet");
 
 /// Reads a property block: its length, then each property handed to `on_property`,
 /// which reads the value or rejects the identifier.

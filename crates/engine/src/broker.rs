@@ -1,22 +1,31 @@
 //! The shared broker core: router, retained store and session registry, and the
 //! session lifecycle that ties them together (claim, takeover, release, expiry, wills).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use gridmq_codec::{Connect, ProtocolVersion, QoS, ReasonCode, Utf8Bytes, Will};
+use gridmq_codec::{Connect, ProtocolVersion, QoS, ReasonCode, Utf8Bytes, Will, WillProperties};
 use parking_lot::Mutex;
 
 use crate::config::{EngineConfig, SharedRedelivery};
 use crate::control::{ConnectionControl, Handoff, HandoffOutcome};
+use crate::durable::{
+    RouteLog, WallClock, restored_delivery, restored_message, restored_subscription,
+    stored_message, stored_subscription,
+};
 use crate::inbox::{Inbox, InboxLimits};
 use crate::message::{Delivery, Message, SessionId};
+use crate::persist::{
+    Change, EntryState, Persistence, Snapshot, StoredEntry, StoredSession, StoredWill, Ticket,
+};
 use crate::registry::{Registry, Slot, SlotState, Waiter};
 use crate::retained::{RetainOutcome, RetainedStore};
+use crate::router::Subscriber;
 use crate::router::{RouteReport, Router};
-use crate::session::{OutboundStage, Session};
+use crate::session::{InflightMessage, OutboundStage, Session};
 use crate::stats::Stats;
 use crate::will::{PendingWill, will_message};
 
@@ -32,6 +41,23 @@ pub struct ConnectPlan {
     /// The authentication name owning the session; set by the server after
     /// authentication in namespace mode, `None` in open mode.
     pub owner: Option<Utf8Bytes>,
+    /// Sessions (online or offline) `owner` may hold at most; `None` is no limit.
+    pub max_sessions_per_owner: Option<usize>,
+}
+
+/// What [`Broker::restore`] rebuilt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Sessions restored offline.
+    pub sessions: usize,
+    /// Sessions that expired while the broker was down (their wills are published).
+    pub expired: usize,
+    /// Queued and in-flight messages restored.
+    pub messages: usize,
+    /// Retained messages restored.
+    pub retained: usize,
+    /// Records that could not be read back and were skipped.
+    pub skipped: usize,
 }
 
 /// A refused CONNECT: the reason code (mapped to a v3 return code for 3.x clients) and
@@ -107,13 +133,29 @@ pub struct Broker {
     retained: RetainedStore,
     registry: Mutex<Registry>,
     stats: Stats,
-    next_session: AtomicU64,
+    next_id: AtomicU64,
     id_seed: u64,
+    clock: WallClock,
+    persistence: Option<Arc<dyn Persistence>>,
 }
 
 impl Broker {
-    /// A broker with the given configuration and no sessions.
+    /// A broker with the given configuration, no sessions and no durable storage.
     pub fn new(config: EngineConfig) -> Arc<Self> {
+        Self::with_persistence(
+            config,
+            None,
+            WallClock::new(Instant::now(), SystemTime::now()),
+        )
+    }
+
+    /// A broker that records its durable state through `persistence` (if any), with
+    /// `clock` relating `now` values to wall-clock time.
+    pub fn with_persistence(
+        config: EngineConfig,
+        persistence: Option<Arc<dyn Persistence>>,
+        clock: WallClock,
+    ) -> Arc<Self> {
         let retained = RetainedStore::new(config.max_retained_messages, config.max_retained_bytes);
         Arc::new(Self {
             config,
@@ -121,9 +163,34 @@ impl Broker {
             retained,
             registry: Mutex::new(Registry::default()),
             stats: Stats::default(),
-            next_session: AtomicU64::new(1),
+            next_id: AtomicU64::new(1),
             id_seed: random_seed(),
+            clock,
+            persistence,
         })
+    }
+
+    /// The durable storage, if any.
+    pub fn persistence(&self) -> Option<&Arc<dyn Persistence>> {
+        self.persistence.as_ref()
+    }
+
+    /// The clock relating `now` values to wall-clock time.
+    pub fn clock(&self) -> &WallClock {
+        &self.clock
+    }
+
+    /// A fresh id for sessions and stored messages.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Submits changes to durable storage, if there is any and anything changed.
+    pub(crate) fn submit(&self, changes: Vec<Change>) -> Option<Ticket> {
+        if changes.is_empty() {
+            return None;
+        }
+        self.persistence.as_ref().map(|p| p.submit(changes))
     }
 
     /// The configuration.
@@ -152,15 +219,42 @@ impl Broker {
     }
 
     /// Publishes a message: stores or clears it as retained if flagged, then queues it
-    /// for every matching subscription.
+    /// for every matching subscription. Durable changes are submitted without waiting.
     pub fn publish(&self, message: Arc<Message>) -> RouteReport {
-        if message.retain
-            && self.config.retain_available
-            && self.retained.apply(&message) == RetainOutcome::Full
-        {
-            Stats::add(&self.stats.retained_refused, 1);
+        self.publish_durable(message).0
+    }
+
+    /// Publishes a message and returns the ticket that completes once it is durable for
+    /// every persistent session it was queued for (and as retained); `None` when nothing
+    /// needed storing. A publisher may be told the message was accepted only then.
+    pub fn publish_durable(&self, message: Arc<Message>) -> (RouteReport, Option<Ticket>) {
+        let (report, changes) = self.publish_logged(message);
+        (report, self.submit(changes))
+    }
+
+    /// Publishes a message and returns the durable changes it causes, for the caller to
+    /// submit in its own batch.
+    pub(crate) fn publish_logged(&self, message: Arc<Message>) -> (RouteReport, Vec<Change>) {
+        let mut changes = Vec::new();
+        if message.retain && self.config.retain_available {
+            match self.retained.apply(&message) {
+                RetainOutcome::Full => Stats::add(&self.stats.retained_refused, 1),
+                _ if self.persistence.is_none() => {}
+                RetainOutcome::Stored => {
+                    changes.push(Change::PutRetained(stored_message(&message, &self.clock)));
+                }
+                RetainOutcome::Cleared => changes.push(Change::DeleteRetained {
+                    topic: message.topic.to_string(),
+                }),
+            }
         }
-        self.router.route(&message)
+        if self.persistence.is_none() || message.qos == QoS::AtMostOnce {
+            return (self.router.route(&message), changes);
+        }
+        let mut log = RouteLog::new(self.next_id());
+        let report = self.router.route_logged(&message, Some(&mut log));
+        changes.extend(log.finish(&message, &self.clock));
+        (report, changes)
     }
 
     /// Checks a CONNECT against the client identifier rules and the configured limits,
@@ -176,6 +270,17 @@ impl Broker {
                 return Err(Refusal::new(
                     ReasonCode::BadAuthenticationMethod,
                     format!("authentication method {method:?} is not configured"),
+                ));
+            }
+        }
+        if let Some(will) = &connect.will {
+            if will.properties.payload_format_indicator == Some(true)
+                && config.validate_utf8_payloads
+                && std::str::from_utf8(&will.payload).is_err()
+            {
+                return Err(Refusal::new(
+                    ReasonCode::PayloadFormatInvalid,
+                    "[MQTT 3.1.3.2.3] will payload flagged as UTF-8 is not valid UTF-8",
                 ));
             }
         }
@@ -195,6 +300,7 @@ impl Broker {
                 client_id,
                 assigned: false,
                 owner: None,
+                max_sessions_per_owner: None,
             });
         }
         match connect.protocol {
@@ -213,13 +319,14 @@ impl Broker {
                     client_id,
                     assigned: true,
                     owner: None,
+                    max_sessions_per_owner: None,
                 })
             }
         }
     }
 
     fn assign_client_id(&self) -> Utf8Bytes {
-        let n = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let n = self.next_id();
         format!(
             "{}{:016x}{:08x}",
             self.config.assigned_client_id_prefix, self.id_seed, n
@@ -228,13 +335,25 @@ impl Broker {
     }
 
     pub(crate) fn new_session(&self, client_id: Utf8Bytes, owner: Option<Utf8Bytes>) -> Session {
-        let id = SessionId(self.next_session.fetch_add(1, Ordering::Relaxed));
-        let inbox = Arc::new(Inbox::new(InboxLimits {
-            max_messages: self.config.max_queued_messages,
-            max_bytes: self.config.max_queued_bytes,
-            overflow: self.config.queue_overflow,
-            queue_qos0_offline: self.config.queue_qos0_offline,
-        }));
+        self.new_session_with_id(SessionId(self.next_id()), client_id, owner)
+    }
+
+    fn new_session_with_id(
+        &self,
+        id: SessionId,
+        client_id: Utf8Bytes,
+        owner: Option<Utf8Bytes>,
+    ) -> Session {
+        let inbox = Arc::new(Inbox::new(
+            id.0,
+            InboxLimits {
+                max_messages: self.config.max_queued_messages,
+                max_bytes: self.config.max_queued_bytes,
+                overflow: self.config.queue_overflow,
+                queue_qos0_offline: self.config.queue_qos0_offline,
+                congestion_threshold: self.config.congestion_threshold,
+            },
+        ));
         Session::new(id, client_id, owner, inbox)
     }
 
@@ -243,7 +362,16 @@ impl Broker {
     pub fn claim(&self, plan: &ConnectPlan, control: Arc<ConnectionControl>) -> Claim {
         let mut registry = self.registry.lock();
         let Some(slot) = registry.slots.get_mut(&plan.client_id) else {
-            registry.slots.insert(
+            if let (Some(owner), Some(max)) = (&plan.owner, plan.max_sessions_per_owner) {
+                let held = registry.sessions_of(owner);
+                if held >= max {
+                    return Claim::Refused(Refusal::new(
+                        ReasonCode::QuotaExceeded,
+                        format!("{owner} already holds {held} session(s), the most it may"),
+                    ));
+                }
+            }
+            registry.insert(
                 plan.client_id.clone(),
                 Slot {
                     state: SlotState::Online(control),
@@ -283,7 +411,7 @@ impl Broker {
             }
             SlotState::Offline { .. } => {
                 let state = std::mem::replace(&mut slot.state, SlotState::Online(control));
-                slot.owner = plan.owner.clone();
+                registry.set_owner(&plan.client_id, plan.owner.clone());
                 let SlotState::Offline { session, will, .. } = state else {
                     return Claim::Ready(Claimed { previous: None });
                 };
@@ -319,10 +447,45 @@ impl Broker {
                     |slot| matches!(&slot.state, SlotState::Online(c) if Arc::ptr_eq(c, &claim.control)),
                 );
                 if ours {
-                    registry.slots.remove(&claim.client_id);
+                    registry.remove(&claim.client_id);
                 }
             }
             Some(HandoffOutcome::Superseded) | None => {}
+        }
+    }
+
+    /// The stored form of a session.
+    pub(crate) fn session_record(
+        &self,
+        session: &Session,
+        disconnected_at: Option<Instant>,
+        will: Option<&PendingWill>,
+    ) -> StoredSession {
+        StoredSession {
+            client_id: session.client_id.to_string(),
+            session_id: session.id.0,
+            owner: session.owner.as_ref().map(|o| o.to_string()),
+            expiry_interval: session.expiry_interval,
+            subscriptions: session
+                .subscriptions
+                .iter()
+                .map(|(raw, record)| stored_subscription(raw, record))
+                .collect(),
+            disconnected_at: disconnected_at.map(|at| self.clock.wall(at)),
+            will: will.map(|pending| self.stored_will(pending)),
+        }
+    }
+
+    fn stored_will(&self, pending: &PendingWill) -> StoredWill {
+        let mut message = stored_message(
+            &will_message(&pending.will, pending.due, SessionId(0)),
+            &self.clock,
+        );
+        message.expires_at = None;
+        StoredWill {
+            message,
+            message_expiry_interval: pending.will.properties.message_expiry_interval,
+            due: self.clock.wall(pending.due),
         }
     }
 
@@ -339,11 +502,21 @@ impl Broker {
         session.inbox.set_online(false);
         let mut pending_will = will.map(|w| PendingWill::new(w, now, session.expiry_interval));
         let mut due_will = pending_will.take_if(|w| w.due <= now);
-        if session.expiry_interval > 0
-            && self.config.shared_redelivery == SharedRedelivery::OnDisconnect
-        {
-            self.redistribute_shared(&mut session);
+        let mut changes = Vec::new();
+        if session.is_persistent() {
+            if self.config.shared_redelivery == SharedRedelivery::OnDisconnect {
+                changes.extend(self.redistribute_shared(&mut session));
+            }
+            if self.persistence.is_some() {
+                changes.push(Change::PutSession(self.session_record(
+                    &session,
+                    Some(now),
+                    pending_will.as_ref(),
+                )));
+                session.stored = true;
+            }
         }
+        self.submit(changes);
         let mut ended = None;
         {
             let mut registry = self.registry.lock();
@@ -360,9 +533,10 @@ impl Broker {
             }
             let client_id = session.client_id.clone();
             let mut outcome = None;
+            let mut new_owner = None;
             if let Some(waiter) = slot.waiter.take() {
                 slot.state = SlotState::Online(waiter.control.clone());
-                slot.owner = waiter.owner.clone();
+                new_owner = Some(waiter.owner.clone());
                 let handoff = if session.expiry_interval == 0 {
                     ended = Some((session, pending_will.take()));
                     HandoffOutcome::Fresh
@@ -371,10 +545,13 @@ impl Broker {
                 };
                 outcome = waiter.handoff.complete(handoff).err();
             } else if session.expiry_interval == 0 {
-                registry.slots.remove(&client_id);
+                registry.remove(&client_id);
                 ended = Some((session, pending_will.take()));
             } else {
                 outcome = Some(HandoffOutcome::Session(session, pending_will.take()));
+            }
+            if let Some(owner) = new_owner {
+                registry.set_owner(&client_id, owner);
             }
             // Nobody took it: the session waits offline (or, if it ended, is gone).
             match outcome {
@@ -384,13 +561,14 @@ impl Broker {
                     if let Some(slot) = registry.slots.get_mut(&client_id) {
                         slot.state = SlotState::Offline {
                             session,
+                            disconnected_at: now,
                             expires_at,
                             will,
                         };
                     }
                 }
                 Some(HandoffOutcome::Fresh) => {
-                    registry.slots.remove(&client_id);
+                    registry.remove(&client_id);
                 }
                 Some(HandoffOutcome::Superseded) | None => {}
             }
@@ -416,8 +594,9 @@ impl Broker {
         self.publish(Arc::new(will_message(will, now, SessionId(0))));
     }
 
-    /// Ends a session for good: removes its subscriptions, offers its unacknowledged
-    /// shared-subscription messages to other members, and publishes a pending will.
+    /// Ends a session for good: removes its subscriptions and its durable record,
+    /// offers its unacknowledged shared-subscription messages to other members, and
+    /// publishes a pending will.
     pub(crate) fn end_session(
         &self,
         mut session: Box<Session>,
@@ -428,8 +607,15 @@ impl Broker {
             self.router.unsubscribe(&record.filter, session.id);
         }
         session.subscriptions.clear();
-        self.redistribute_shared(&mut session);
+        let mut changes = self.redistribute_shared(&mut session);
         session.inbox.close();
+        if session.stored {
+            changes.push(Change::DeleteSession {
+                client_id: session.client_id.to_string(),
+                session_id: session.id.0,
+            });
+        }
+        self.submit(changes);
         if let Some(pending) = will {
             self.publish_will(&pending.will, now);
         }
@@ -438,8 +624,8 @@ impl Broker {
     /// Moves the session's unacknowledged QoS 1 messages of shared subscriptions to
     /// other members of their groups ([MQTT 4.8.2]); QoS 2 messages stay, as the
     /// exchange must complete on the session that started it. Messages no other member
-    /// takes stay with the session.
-    fn redistribute_shared(&self, session: &mut Session) {
+    /// takes stay with the session. Returns the durable changes of the moves.
+    fn redistribute_shared(&self, session: &mut Session) -> Vec<Change> {
         let is_shared_qos1 = |d: &Delivery| d.shared.is_some() && d.qos == QoS::AtLeastOnce;
         let mut moving: Vec<Delivery> = session.inbox.extract(is_shared_qos1);
         let mut kept = std::collections::VecDeque::new();
@@ -455,23 +641,38 @@ impl Broker {
             .outbound
             .extract(|m| m.stage == OutboundStage::AwaitingPubAck && is_shared_qos1(&m.delivery));
         moving.extend(inflight.into_iter().map(|m| m.delivery));
-        for delivery in moving {
+        let mut changes = Vec::new();
+        for mut delivery in moving {
             let Some(shared) = delivery.shared.clone() else {
                 continue;
             };
-            if !self
-                .router
-                .redeliver_shared(&shared, delivery.clone(), session.id)
-            {
+            let mut log = RouteLog::new(self.next_id());
+            let logged = self.persistence.is_some();
+            if self.router.redeliver_shared_logged(
+                &shared,
+                delivery.clone(),
+                session.id,
+                logged.then_some(&mut log),
+            ) {
+                changes.extend(log.finish(&delivery.message, &self.clock));
+                if let Some(durable) = delivery.durable.take() {
+                    changes.push(Change::DeleteEntry {
+                        session_id: session.id.0,
+                        seq: durable.seq,
+                    });
+                }
+            } else {
                 session.pending.push_back(delivery);
             }
         }
+        changes
     }
 
     /// Fires due timers of offline sessions: delayed wills and session expiry.
     pub fn handle_timeout(&self, now: Instant) {
         let mut wills = Vec::new();
         let mut ended = Vec::new();
+        let mut changes = Vec::new();
         {
             let mut registry = self.registry.lock();
             for timer in registry.due_timers(now) {
@@ -480,6 +681,7 @@ impl Broker {
                 };
                 let SlotState::Offline {
                     session,
+                    disconnected_at,
                     expires_at,
                     will,
                 } = &mut slot.state
@@ -489,23 +691,33 @@ impl Broker {
                 if session.id != timer.session {
                     continue;
                 }
-                if let Some(due) = will.take_if(|w| w.due <= now) {
-                    wills.push(due);
-                }
+                let fired = will.take_if(|w| w.due <= now);
                 if expires_at.is_some_and(|at| at <= now) {
+                    wills.extend(fired);
                     if let Some(Slot {
                         state: SlotState::Offline { session, will, .. },
                         ..
-                    }) = registry.slots.remove(&timer.client_id)
+                    }) = registry.remove(&timer.client_id)
                     {
                         ended.push((session, will));
                     }
-                } else {
-                    let (id, expires_at, will) = (session.id, *expires_at, will.clone());
-                    registry.schedule(&timer.client_id, id, expires_at, will.as_ref());
+                    continue;
                 }
+                if let Some(fired) = fired {
+                    wills.push(fired);
+                    if session.stored && self.persistence.is_some() {
+                        changes.push(Change::PutSession(self.session_record(
+                            session,
+                            Some(*disconnected_at),
+                            None,
+                        )));
+                    }
+                }
+                let (id, expires_at, will) = (session.id, *expires_at, will.clone());
+                registry.schedule(&timer.client_id, id, expires_at, will.as_ref());
             }
         }
+        self.submit(changes);
         for will in wills {
             self.publish_will(&will.will, now);
         }
@@ -513,6 +725,169 @@ impl Broker {
             Stats::add(&self.stats.sessions_expired, 1);
             self.end_session(session, will, now);
         }
+    }
+
+    /// Rebuilds durable state read at startup: retained messages, and every stored
+    /// session offline with its subscriptions, queue, in-flight messages, QoS 2 packet
+    /// ids and pending will. Session and message expiry count from the stored wall-clock
+    /// times, so time spent down counts. Call before accepting connections.
+    pub fn restore(&self, snapshot: &Snapshot, now: Instant) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        self.next_id
+            .fetch_max(snapshot.next_id(), Ordering::Relaxed);
+        for stored in &snapshot.retained {
+            match restored_message(stored, &self.clock) {
+                Some(message) if !message.is_expired(now) => {
+                    self.retained.apply(&message);
+                    report.retained += 1;
+                }
+                Some(_) => {}
+                None => report.skipped += 1,
+            }
+        }
+        let messages: HashMap<u64, Arc<Message>> = snapshot
+            .messages
+            .iter()
+            .filter_map(|(id, stored)| {
+                Some((*id, Arc::new(restored_message(stored, &self.clock)?)))
+            })
+            .collect();
+        let mut entries: HashMap<u64, Vec<(u64, &StoredEntry)>> = HashMap::new();
+        for (session_id, seq, entry) in &snapshot.entries {
+            entries.entry(*session_id).or_default().push((*seq, entry));
+        }
+        let mut inbound: HashMap<u64, Vec<u16>> = HashMap::new();
+        for (session_id, packet_id) in &snapshot.inbound_qos2 {
+            inbound.entry(*session_id).or_default().push(*packet_id);
+        }
+        for stored in &snapshot.sessions {
+            let mut session_entries = entries.remove(&stored.session_id).unwrap_or_default();
+            session_entries.sort_by_key(|(seq, _)| *seq);
+            let inbound = inbound.remove(&stored.session_id).unwrap_or_default();
+            self.restore_session(
+                stored,
+                &session_entries,
+                &inbound,
+                &messages,
+                now,
+                &mut report,
+            );
+        }
+        report
+    }
+
+    fn restore_session(
+        &self,
+        stored: &StoredSession,
+        entries: &[(u64, &StoredEntry)],
+        inbound: &[u16],
+        messages: &HashMap<u64, Arc<Message>>,
+        now: Instant,
+        report: &mut RestoreReport,
+    ) {
+        let client_id = Utf8Bytes::from(stored.client_id.as_str());
+        let owner = stored.owner.as_deref().map(Utf8Bytes::from);
+        let mut session = Box::new(self.new_session_with_id(
+            SessionId(stored.session_id),
+            client_id.clone(),
+            owner.clone(),
+        ));
+        session.expiry_interval = stored.expiry_interval;
+        session.stored = true;
+        session.inbox.set_persistent(session.is_persistent());
+        for subscription in &stored.subscriptions {
+            let Some((raw, record)) = restored_subscription(subscription) else {
+                report.skipped += 1;
+                continue;
+            };
+            self.router.subscribe(
+                &record.filter,
+                Subscriber {
+                    session: session.id,
+                    inbox: session.inbox.clone(),
+                    options: record.options,
+                    id: record.id,
+                },
+            );
+            session.subscriptions.insert(raw, record);
+        }
+        for (seq, entry) in entries {
+            session.inbox.resume_seq_after(*seq);
+            let delivery = messages
+                .get(&entry.message_id)
+                .and_then(|message| restored_delivery(entry, message.clone(), *seq));
+            let Some(delivery) = delivery else {
+                report.skipped += 1;
+                continue;
+            };
+            report.messages += 1;
+            let (packet_id, stage) = match entry.state {
+                EntryState::Queued => {
+                    session.inbox.restore(delivery);
+                    continue;
+                }
+                EntryState::AwaitingPubAck(id) => (id, OutboundStage::AwaitingPubAck),
+                EntryState::AwaitingPubRec(id) => (id, OutboundStage::AwaitingPubRec),
+                EntryState::AwaitingPubComp(id) => (id, OutboundStage::AwaitingPubComp),
+            };
+            match gridmq_codec::PacketId::new(packet_id) {
+                Some(packet_id) => session.outbound.push(InflightMessage {
+                    packet_id,
+                    delivery,
+                    stage,
+                }),
+                None => report.skipped += 1,
+            }
+        }
+        session.inbound_qos2.extend(inbound.iter().copied());
+        let will = stored.will.as_ref().and_then(|w| self.restored_will(w));
+        let disconnected_at = stored
+            .disconnected_at
+            .map_or(now, |at| self.clock.instant(at));
+        let expires_at = expiry_deadline(session.expiry_interval, disconnected_at);
+        if expires_at.is_some_and(|at| at <= now) || !session.is_persistent() {
+            report.expired += 1;
+            return self.end_session(session, will, now);
+        }
+        report.sessions += 1;
+        let mut registry = self.registry.lock();
+        registry.schedule(&client_id, session.id, expires_at, will.as_ref());
+        registry.insert(
+            client_id,
+            Slot {
+                state: SlotState::Offline {
+                    session,
+                    disconnected_at,
+                    expires_at,
+                    will,
+                },
+                owner,
+                waiter: None,
+            },
+        );
+    }
+
+    fn restored_will(&self, stored: &StoredWill) -> Option<PendingWill> {
+        let message = restored_message(&stored.message, &self.clock)?;
+        let properties = WillProperties {
+            will_delay_interval: None,
+            payload_format_indicator: message.properties.payload_format_indicator,
+            message_expiry_interval: stored.message_expiry_interval,
+            content_type: message.properties.content_type,
+            response_topic: message.properties.response_topic,
+            correlation_data: message.properties.correlation_data,
+            user_properties: message.properties.user_properties,
+        };
+        Some(PendingWill {
+            will: Will {
+                qos: message.qos,
+                retain: message.retain,
+                topic: message.topic,
+                payload: message.payload,
+                properties,
+            },
+            due: self.clock.instant(stored.due),
+        })
     }
 
     /// The earliest instant at which [`Broker::handle_timeout`] has work to do.

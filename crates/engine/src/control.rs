@@ -72,6 +72,8 @@ impl ConnectionControl {
 }
 
 /// What a connection waiting to take over a session receives.
+// Moved once per takeover, never stored in bulk: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum HandoffOutcome {
     /// The session, released by the previous connection, with a will whose delay had
@@ -98,6 +100,7 @@ pub struct Handoff {
 
 impl Handoff {
     /// Delivers the outcome, unless the waiter has gone; then gives it back.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn complete(&self, outcome: HandoffOutcome) -> Result<(), HandoffOutcome> {
         let waker = {
             let mut state = self.state.lock();

@@ -12,7 +12,8 @@ use gridmq_codec::QoS;
 use parking_lot::Mutex;
 
 use crate::config::OverflowPolicy;
-use crate::message::Delivery;
+use crate::durable::RouteLog;
+use crate::message::{Delivery, DurableRef};
 
 /// The outcome of offering a delivery to an inbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub struct InboxLimits {
     pub overflow: OverflowPolicy,
     /// Whether QoS 0 messages are queued while the session is offline.
     pub queue_qos0_offline: bool,
+    /// Queue length from which the inbox counts as congested: publishers whose messages
+    /// land here are throttled until it drains.
+    pub congestion_threshold: usize,
 }
 
 #[derive(Debug)]
@@ -58,19 +62,33 @@ struct State {
     waker: Option<Waker>,
     online: bool,
     closed: bool,
+    persistent: bool,
+    next_seq: u64,
+    /// Publishers throttled until this inbox drains.
+    throttled: Vec<Waker>,
+    /// Set when a throttled publisher gave up waiting: the session does not read, so
+    /// it stops throttling others (its queue's overflow policy applies) until it drains.
+    stalled: bool,
+}
+
+impl State {
+    fn congested(&self, threshold: usize) -> bool {
+        !self.stalled && self.queue.len() >= threshold
+    }
 }
 
 /// A session's queue of undelivered messages.
 #[derive(Debug)]
 pub struct Inbox {
     state: Mutex<State>,
+    session_id: u64,
     limits: InboxLimits,
     dropped: AtomicU64,
 }
 
 impl Inbox {
-    /// An empty, offline inbox.
-    pub fn new(limits: InboxLimits) -> Self {
+    /// An empty, offline inbox of session `session_id`.
+    pub fn new(session_id: u64, limits: InboxLimits) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -78,25 +96,61 @@ impl Inbox {
                 waker: None,
                 online: false,
                 closed: false,
+                persistent: false,
+                next_seq: 1,
+                throttled: Vec::new(),
+                stalled: false,
             }),
+            session_id,
             limits,
             dropped: AtomicU64::new(0),
         }
     }
 
+    /// Marks whether the session outlives its connection; QoS 1/2 deliveries to a
+    /// persistent inbox are recorded in the route log for durable storage.
+    pub fn set_persistent(&self, persistent: bool) {
+        self.state.lock().persistent = persistent;
+    }
+
+    /// Continues queue positions after `seq`, for a session restored from storage.
+    pub(crate) fn resume_seq_after(&self, seq: u64) {
+        let mut state = self.state.lock();
+        state.next_seq = state.next_seq.max(seq + 1);
+    }
+
+    /// Queues a restored delivery as is: no limits, no logging.
+    pub(crate) fn restore(&self, delivery: Delivery) {
+        let mut state = self.state.lock();
+        state.bytes += delivery.message.size() as u64;
+        state.queue.push_back(delivery);
+    }
+
     /// Offers a delivery, applying the overflow policy when full, and wakes the
-    /// connection if it waits.
+    /// connection if it waits. With a `log`, a QoS 1/2 delivery to a persistent inbox
+    /// gets a queue position and is recorded, and evicted deliveries are recorded as
+    /// removed.
     pub fn push(&self, delivery: Delivery) -> PushOutcome {
+        self.push_logged(delivery, None).0
+    }
+
+    /// [`Inbox::push`], also telling whether the inbox is congested afterwards.
+    pub(crate) fn push_logged(
+        &self,
+        mut delivery: Delivery,
+        mut log: Option<&mut RouteLog>,
+    ) -> (PushOutcome, bool) {
         let size = delivery.message.size() as u64;
         let waker;
         let outcome;
+        let congested;
         {
             let mut state = self.state.lock();
             if state.closed {
-                return PushOutcome::Closed;
+                return (PushOutcome::Closed, false);
             }
             if !state.online && delivery.qos == QoS::AtMostOnce && !self.limits.queue_qos0_offline {
-                return PushOutcome::SkippedOffline;
+                return (PushOutcome::SkippedOffline, false);
             }
             let full = state.queue.len() >= self.limits.max_messages
                 || state.bytes + size > self.limits.max_bytes;
@@ -107,7 +161,7 @@ impl Inbox {
                     OverflowPolicy::DropNewest => PushOutcome::DroppedFull,
                     OverflowPolicy::Refuse => PushOutcome::RefusedFull,
                     OverflowPolicy::DropOldest => {
-                        if !Self::make_room(&mut state, size, self.limits) {
+                        if !self.make_room(&mut state, size, log.as_deref_mut()) {
                             PushOutcome::DroppedFull
                         } else {
                             PushOutcome::QueuedDroppedOldest
@@ -116,13 +170,24 @@ impl Inbox {
                 }
             };
             if !outcome.is_queued() {
+                let congested = state.congested(self.limits.congestion_threshold);
                 drop(state);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                return outcome;
+                return (outcome, congested);
+            }
+            if let Some(log) = log.filter(|_| state.persistent && delivery.qos != QoS::AtMostOnce) {
+                let seq = state.next_seq;
+                state.next_seq += 1;
+                delivery.durable = Some(DurableRef {
+                    message_id: log.message_id,
+                    seq,
+                });
+                log.put_entry(self.session_id, seq, &delivery);
             }
             state.bytes += size;
             state.queue.push_back(delivery);
             waker = state.waker.take();
+            congested = state.congested(self.limits.congestion_threshold);
         }
         if outcome == PushOutcome::QueuedDroppedOldest {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -130,11 +195,39 @@ impl Inbox {
         if let Some(waker) = waker {
             waker.wake();
         }
-        outcome
+        (outcome, congested)
     }
 
-    /// Drops oldest deliveries until `size` more bytes and one more message fit.
-    fn make_room(state: &mut State, size: u64, limits: InboxLimits) -> bool {
+    /// Ready once the inbox is not congested; otherwise remembers the waker of the
+    /// throttled publisher, woken when the session drains its queue.
+    ///
+    /// Cancel safety: polling takes nothing.
+    pub fn poll_uncongested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        if !state.congested(self.limits.congestion_threshold) {
+            return Poll::Ready(());
+        }
+        if !state.throttled.iter().any(|w| w.will_wake(cx.waker())) {
+            state.throttled.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Stops this inbox from throttling publishers until its session drains it: a
+    /// publisher waited too long, so the session is taken not to be reading.
+    pub fn mark_stalled(&self) {
+        let waiters = {
+            let mut state = self.state.lock();
+            state.stalled = true;
+            std::mem::take(&mut state.throttled)
+        };
+        waiters.into_iter().for_each(Waker::wake);
+    }
+
+    /// Drops oldest deliveries until `size` more bytes and one more message fit; a
+    /// dropped durable delivery is recorded as removed.
+    fn make_room(&self, state: &mut State, size: u64, mut log: Option<&mut RouteLog>) -> bool {
+        let limits = self.limits;
         if size > limits.max_bytes {
             return false;
         }
@@ -143,19 +236,31 @@ impl Inbox {
                 return false;
             };
             state.bytes -= oldest.message.size() as u64;
+            if let (Some(durable), Some(log)) = (oldest.durable, log.as_deref_mut()) {
+                log.delete_entry(self.session_id, durable.seq);
+            }
         }
         true
     }
 
     /// Moves every queued delivery to the back of `out`, in order.
     pub fn take_all(&self, out: &mut VecDeque<Delivery>) {
-        let mut state = self.state.lock();
-        state.bytes = 0;
-        if out.is_empty() {
-            std::mem::swap(out, &mut state.queue);
-        } else {
-            out.append(&mut state.queue);
-        }
+        let waiters = {
+            let mut state = self.state.lock();
+            state.bytes = 0;
+            if out.is_empty() {
+                std::mem::swap(out, &mut state.queue);
+                // Give back the memory of a burst once it has been taken.
+                if state.queue.capacity() > 1024 {
+                    state.queue = VecDeque::new();
+                }
+            } else {
+                out.append(&mut state.queue);
+            }
+            state.stalled = false;
+            std::mem::take(&mut state.throttled)
+        };
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Ready when deliveries are queued; otherwise remembers the waker to wake on the
@@ -257,12 +362,19 @@ mod tests {
         )
     }
 
+    impl Inbox {
+        fn test(limits: InboxLimits) -> Self {
+            Self::new(1, limits)
+        }
+    }
+
     fn limits(max_messages: usize, overflow: OverflowPolicy) -> InboxLimits {
         InboxLimits {
             max_messages,
             max_bytes: u64::MAX,
             overflow,
             queue_qos0_offline: false,
+            congestion_threshold: usize::MAX,
         }
     }
 
@@ -274,7 +386,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_keeps_the_newest_and_counts() {
-        let inbox = Inbox::new(limits(2, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(2, OverflowPolicy::DropOldest));
         inbox.set_online(true);
         for p in ["a", "b", "c"] {
             assert!(inbox.push(delivery(p, QoS::AtLeastOnce)).is_queued());
@@ -289,7 +401,7 @@ mod tests {
             (OverflowPolicy::DropNewest, PushOutcome::DroppedFull),
             (OverflowPolicy::Refuse, PushOutcome::RefusedFull),
         ] {
-            let inbox = Inbox::new(limits(1, policy));
+            let inbox = Inbox::test(limits(1, policy));
             inbox.set_online(true);
             assert_eq!(
                 inbox.push(delivery("a", QoS::AtLeastOnce)),
@@ -303,7 +415,7 @@ mod tests {
 
     #[test]
     fn byte_limit_applies() {
-        let inbox = Inbox::new(InboxLimits {
+        let inbox = Inbox::test(InboxLimits {
             max_bytes: 5,
             ..limits(100, OverflowPolicy::DropNewest)
         });
@@ -317,7 +429,7 @@ mod tests {
 
     #[test]
     fn offline_sessions_skip_qos0_by_default() {
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         assert_eq!(
             inbox.push(delivery("a", QoS::AtMostOnce)),
             PushOutcome::SkippedOffline
@@ -330,7 +442,7 @@ mod tests {
 
     #[test]
     fn closed_inbox_refuses() {
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         inbox.push(delivery("a", QoS::AtLeastOnce));
         assert_eq!(inbox.close().len(), 1);
         assert_eq!(
@@ -350,11 +462,79 @@ mod tests {
         let flag = Arc::new(Flag(false.into()));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
-        let inbox = Inbox::new(limits(10, OverflowPolicy::DropOldest));
+        let inbox = Inbox::test(limits(10, OverflowPolicy::DropOldest));
         inbox.set_online(true);
         assert!(inbox.poll_ready(&mut cx).is_pending());
         inbox.push(delivery("a", QoS::AtMostOnce));
         assert!(flag.0.load(Ordering::SeqCst));
         assert!(inbox.poll_ready(&mut cx).is_ready());
+    }
+}
+
+#[cfg(test)]
+mod congestion_tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use gridmq_codec::{Publish, QoS, TopicName};
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery() -> Delivery {
+        let publish = Publish::new(TopicName::new("t").unwrap(), Bytes::from_static(b"x"));
+        Delivery::new(
+            Arc::new(Message::from_publish(publish, Instant::now(), None)),
+            QoS::AtLeastOnce,
+            false,
+        )
+    }
+
+    #[test]
+    fn congestion_throttles_until_the_session_drains() {
+        let inbox = Inbox::new(
+            1,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: 2,
+            },
+        );
+        inbox.set_online(true);
+        assert!(!inbox.push_logged(delivery(), None).1);
+        assert!(
+            inbox.push_logged(delivery(), None).1,
+            "congested at the threshold"
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(inbox.poll_uncongested(&mut cx).is_pending());
+        inbox.take_all(&mut VecDeque::new());
+        assert!(inbox.poll_uncongested(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_stalled_inbox_stops_throttling_until_drained() {
+        let inbox = Inbox::new(
+            1,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: 1,
+            },
+        );
+        inbox.set_online(true);
+        assert!(inbox.push_logged(delivery(), None).1);
+        inbox.mark_stalled();
+        assert!(!inbox.push_logged(delivery(), None).1);
+        inbox.take_all(&mut VecDeque::new());
+        assert!(
+            inbox.push_logged(delivery(), None).1,
+            "draining clears the stall"
+        );
     }
 }

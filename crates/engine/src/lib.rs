@@ -22,6 +22,7 @@ pub mod broker;
 pub mod config;
 pub mod connection;
 pub mod control;
+mod durable;
 pub mod inbox;
 pub mod message;
 pub mod persist;
@@ -34,10 +35,11 @@ pub mod topic_tree;
 pub mod will;
 
 pub use authz::{AllowAll, Authorizer};
-pub use broker::{Broker, Claim, Claimed, ConnectPlan, PendingClaim, Refusal};
+pub use broker::{Broker, Claim, Claimed, ConnectPlan, PendingClaim, Refusal, RestoreReport};
 pub use config::{EngineConfig, OverflowPolicy, SharedRedelivery};
 pub use connection::{Connection, Ending};
 pub use control::{ConnectionControl, Kick};
+pub use durable::WallClock;
 pub use message::{Delivery, Message, SessionId};
 pub use stats::Stats;
 

@@ -101,6 +101,16 @@ pub struct SharedRef {
     pub filter: TopicFilter,
 }
 
+/// Where a delivery is kept in durable storage: the stored message and the entry's
+/// position in its session's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurableRef {
+    /// Id of the stored message.
+    pub message_id: u64,
+    /// Position of the entry in the session's queue.
+    pub seq: u64,
+}
+
 /// One message on its way to one session.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -114,6 +124,8 @@ pub struct Delivery {
     pub subscription_ids: SmallVec<[NonZeroU32; 1]>,
     /// Set when delivered through a shared subscription.
     pub shared: Option<Arc<SharedRef>>,
+    /// Set when the delivery is queued in durable storage.
+    pub durable: Option<DurableRef>,
 }
 
 impl Delivery {
@@ -125,6 +137,7 @@ impl Delivery {
             retain,
             subscription_ids: SmallVec::new(),
             shared: None,
+            durable: None,
         }
     }
 }

@@ -16,6 +16,8 @@ use crate::session::Session;
 use crate::will::PendingWill;
 
 /// Who holds a client id's session.
+// One per client id; the offline variant's will is the bulk of it and is needed there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum SlotState {
     /// A connection holds the session.
@@ -23,6 +25,7 @@ pub(crate) enum SlotState {
     /// No connection; the session waits for its client or its expiry.
     Offline {
         session: Box<Session>,
+        disconnected_at: Instant,
         expires_at: Option<Instant>,
         will: Option<PendingWill>,
     },
@@ -51,14 +54,66 @@ pub(crate) struct Timer {
     pub(crate) client_id: Utf8Bytes,
 }
 
-/// Sessions by client id, plus the timers of offline ones.
+/// Sessions by client id, plus the timers of offline ones and a count of sessions per
+/// owning identity.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     pub(crate) slots: HashMap<Utf8Bytes, Slot, foldhash::fast::RandomState>,
     pub(crate) timers: BTreeSet<Timer>,
+    owners: HashMap<String, usize, foldhash::fast::RandomState>,
+}
+
+/// Authentication names are compared without regard to case.
+fn owner_key(owner: &str) -> String {
+    owner.to_lowercase()
 }
 
 impl Registry {
+    /// Adds (or replaces) the slot of `client_id`, keeping the per-owner counts.
+    pub(crate) fn insert(&mut self, client_id: Utf8Bytes, slot: Slot) {
+        if let Some(owner) = &slot.owner {
+            *self.owners.entry(owner_key(owner)).or_default() += 1;
+        }
+        if let Some(old) = self.slots.insert(client_id, slot) {
+            self.forget_owner(old.owner.as_deref());
+        }
+    }
+
+    /// Removes the slot of `client_id`, keeping the per-owner counts.
+    pub(crate) fn remove(&mut self, client_id: &str) -> Option<Slot> {
+        let slot = self.slots.remove(client_id)?;
+        self.forget_owner(slot.owner.as_deref());
+        Some(slot)
+    }
+
+    /// Changes the owner recorded for `client_id`.
+    pub(crate) fn set_owner(&mut self, client_id: &str, owner: Option<Utf8Bytes>) {
+        let Some(slot) = self.slots.get_mut(client_id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut slot.owner, owner.clone());
+        if let Some(owner) = &owner {
+            *self.owners.entry(owner_key(owner)).or_default() += 1;
+        }
+        self.forget_owner(old.as_deref());
+    }
+
+    fn forget_owner(&mut self, owner: Option<&str>) {
+        let Some(owner) = owner else { return };
+        let key = owner_key(owner);
+        if let Some(count) = self.owners.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                self.owners.remove(&key);
+            }
+        }
+    }
+
+    /// Sessions (online and offline) owned by `owner`.
+    pub(crate) fn sessions_of(&self, owner: &str) -> usize {
+        self.owners.get(&owner_key(owner)).copied().unwrap_or(0)
+    }
+
     /// Schedules the next deadline of an offline session.
     pub(crate) fn schedule(
         &mut self,

@@ -12,6 +12,7 @@ use gridmq_codec::{SubscribeOptions, SubscriptionFilter};
 use parking_lot::RwLock;
 use smallvec::SmallVec;
 
+use crate::durable::RouteLog;
 use crate::inbox::{Inbox, PushOutcome};
 use crate::message::{Delivery, Message, SessionId, SharedRef};
 use crate::topic_tree::TopicTree;
@@ -51,7 +52,7 @@ impl Node {
 }
 
 /// What routing one message did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteReport {
     /// Sessions the message was queued for.
     pub delivered: usize,
@@ -59,9 +60,19 @@ pub struct RouteReport {
     pub refused: usize,
     /// Sessions whose full inbox dropped a message to take it, or dropped it.
     pub dropped: usize,
+    /// Connected sessions whose queues are congested: the publisher should be throttled
+    /// until they drain.
+    pub congested: SmallVec<[Arc<Inbox>; 2]>,
 }
 
 impl RouteReport {
+    fn count_pushed(&mut self, (outcome, congested): (PushOutcome, bool), inbox: &Arc<Inbox>) {
+        if congested {
+            self.congested.push(inbox.clone());
+        }
+        self.count(outcome);
+    }
+
     fn count(&mut self, outcome: PushOutcome) {
         match outcome {
             PushOutcome::Queued => self.delivered += 1,
@@ -166,6 +177,15 @@ impl Router {
     /// session for its plain subscriptions (highest QoS, all subscription identifiers,
     /// [MQTT-3.3.4-2]/[MQTT-3.3.4-3]) and once per matching shared group.
     pub fn route(&self, message: &Arc<Message>) -> RouteReport {
+        self.route_logged(message, None)
+    }
+
+    /// [`Router::route`], recording durable queue entries in `log`.
+    pub(crate) fn route_logged(
+        &self,
+        message: &Arc<Message>,
+        mut log: Option<&mut RouteLog>,
+    ) -> RouteReport {
         let mut report = RouteReport::default();
         let tree = self.tree.read();
         let mut matches: SmallVec<[&Subscriber; 16]> = SmallVec::new();
@@ -180,7 +200,12 @@ impl Router {
                 );
             }
             for group in &node.shared {
-                report.count(deliver_to_group(group, message, None));
+                let (outcome, congested) =
+                    deliver_to_group(group, message, None, log.as_deref_mut());
+                if let Some(inbox) = congested {
+                    report.congested.push(inbox);
+                }
+                report.count(outcome);
             }
         });
         if nodes_with_plain > 1 {
@@ -195,7 +220,10 @@ impl Router {
                 merge_into(&mut delivery, message, matches[index]);
                 index += 1;
             }
-            report.count(first.inbox.push(delivery));
+            report.count_pushed(
+                first.inbox.push_logged(delivery, log.as_deref_mut()),
+                &first.inbox,
+            );
         }
         report
     }
@@ -208,6 +236,16 @@ impl Router {
         delivery: Delivery,
         exclude: SessionId,
     ) -> bool {
+        self.redeliver_shared_logged(shared, delivery, exclude, None)
+    }
+
+    pub(crate) fn redeliver_shared_logged(
+        &self,
+        shared: &SharedRef,
+        delivery: Delivery,
+        exclude: SessionId,
+        log: Option<&mut RouteLog>,
+    ) -> bool {
         let tree = self.tree.read();
         let Some(group) = tree.get(&shared.filter).and_then(|node| {
             node.shared
@@ -216,7 +254,9 @@ impl Router {
         }) else {
             return false;
         };
-        deliver_to_group(group, &delivery.message, Some(exclude)).is_queued()
+        deliver_to_group(group, &delivery.message, Some(exclude), log)
+            .0
+            .is_queued()
     }
 }
 
@@ -253,10 +293,11 @@ fn deliver_to_group(
     group: &SharedGroup,
     message: &Arc<Message>,
     exclude: Option<SessionId>,
-) -> PushOutcome {
+    mut log: Option<&mut RouteLog>,
+) -> (PushOutcome, Option<Arc<Inbox>>) {
     let count = group.members.len();
     if count == 0 {
-        return PushOutcome::Closed;
+        return (PushOutcome::Closed, None);
     }
     let start = group.cursor.fetch_add(1, Ordering::Relaxed) % count;
     let candidates = || {
@@ -269,13 +310,14 @@ fn deliver_to_group(
         for member in candidates().filter(|m| m.inbox.is_online() == online_pass) {
             let mut delivery = delivery_for(message, member);
             delivery.shared = Some(group.reference.clone());
-            last = member.inbox.push(delivery);
+            let (outcome, congested) = member.inbox.push_logged(delivery, log.as_deref_mut());
+            last = outcome;
             if last.is_queued() {
-                return last;
+                return (last, congested.then(|| member.inbox.clone()));
             }
         }
     }
-    last
+    (last, None)
 }
 
 #[cfg(test)]
@@ -291,12 +333,16 @@ mod tests {
     use crate::inbox::InboxLimits;
 
     fn inbox() -> Arc<Inbox> {
-        let inbox = Arc::new(Inbox::new(InboxLimits {
-            max_messages: 100,
-            max_bytes: u64::MAX,
-            overflow: OverflowPolicy::DropOldest,
-            queue_qos0_offline: false,
-        }));
+        let inbox = Arc::new(Inbox::new(
+            0,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: usize::MAX,
+            },
+        ));
         inbox.set_online(true);
         inbox
     }

@@ -143,9 +143,16 @@ pub struct Session {
     /// Session Expiry Interval in seconds; 0 ends the session with the connection and
     /// `u32::MAX` never expires it.
     pub expiry_interval: u32,
+    /// Whether a record of this session is in durable storage.
+    pub stored: bool,
 }
 
 impl Session {
+    /// Whether the session outlives its connection, so its state is kept durable.
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_interval > 0
+    }
+
     /// A new, empty session.
     pub fn new(
         id: SessionId,
@@ -163,6 +170,7 @@ impl Session {
             outbound: Outbound::default(),
             inbound_qos2: HashSet::default(),
             expiry_interval: 0,
+            stored: false,
         }
     }
 }
@@ -173,8 +181,10 @@ mod tests {
 
     #[test]
     fn packet_ids_skip_those_in_use_and_wrap() {
-        let mut outbound = Outbound::default();
-        outbound.next_id = u16::MAX - 1;
+        let mut outbound = Outbound {
+            next_id: u16::MAX - 1,
+            ..Default::default()
+        };
         let a = outbound.allocate_id().unwrap();
         assert_eq!(a.get(), u16::MAX);
         let b = outbound.allocate_id().unwrap();

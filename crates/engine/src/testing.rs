@@ -18,6 +18,8 @@ use crate::{AllowAll, Authorizer, Broker, Claim, Connection, ConnectionControl, 
 pub(crate) struct Harness {
     pub(crate) broker: Arc<Broker>,
     pub(crate) now: Instant,
+    /// Session limit per owner applied to connections made with an owner.
+    pub(crate) max_sessions_per_owner: Option<usize>,
 }
 
 impl Harness {
@@ -29,6 +31,7 @@ impl Harness {
         Self {
             broker: Broker::new(config),
             now: Instant::now(),
+            max_sessions_per_owner: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl Harness {
     }
 
     /// Connects, returning the refusal CONNACK if refused.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_connect(
         &self,
         connect: Connect,
@@ -64,6 +68,7 @@ impl Harness {
             .check_connect(Box::new(connect))
             .map_err(|refusal| refused(refusal.reason))?;
         plan.owner = owner.map(Utf8Bytes::from);
+        plan.max_sessions_per_owner = self.max_sessions_per_owner;
         let control = Arc::new(ConnectionControl::new());
         let claimed = match self.broker.claim(&plan, control.clone()) {
             Claim::Ready(claimed) => claimed,
@@ -182,7 +187,11 @@ impl Client {
     /// Decodes everything the connection has to send now into the backlog.
     fn pump(&mut self, now: Instant) {
         let mut buf = BytesMut::new();
-        while self.conn().poll_transmit(now, &mut buf, 1 << 20) {}
+        let mut cx = Context::from_waker(Waker::noop());
+        // As the driver does: call again while more is ready or a durable batch completed.
+        while self.conn().poll_transmit(now, &mut buf, 1 << 20)
+            || self.conn().poll_durable(&mut cx).is_ready()
+        {}
         self.wire.extend_from_slice(&buf);
         while let Some(packet) = self
             .decoder
@@ -393,4 +402,196 @@ pub(crate) fn connect_v5(client_id: &str, clean_start: bool, session_expiry: u32
         c.properties.session_expiry_interval = Some(session_expiry);
     }
     c
+}
+
+/// A [`crate::persist::Persistence`] for tests: batches are applied to an in-memory
+/// model of a store at once, and their tickets complete when the test says so (or at
+/// once, with `auto_complete`).
+#[derive(Debug, Default)]
+pub(crate) struct TestPersistence {
+    pub(crate) model: parking_lot::Mutex<ModelStore>,
+    pending: parking_lot::Mutex<Vec<crate::persist::Ticket>>,
+    pub(crate) auto_complete: std::sync::atomic::AtomicBool,
+    pub(crate) batches: std::sync::atomic::AtomicUsize,
+}
+
+impl TestPersistence {
+    /// Completes every pending ticket.
+    pub(crate) fn complete_all(&self, durable: bool) {
+        for ticket in self.pending.lock().drain(..) {
+            ticket.complete(durable);
+        }
+    }
+
+    /// The durable state so far, as a restart would read it.
+    pub(crate) fn snapshot(&self) -> crate::persist::Snapshot {
+        self.model.lock().snapshot()
+    }
+}
+
+impl crate::persist::Persistence for TestPersistence {
+    fn submit(&self, changes: Vec<crate::persist::Change>) -> crate::persist::Ticket {
+        self.batches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut model = self.model.lock();
+        for change in changes {
+            model.apply(change);
+        }
+        let ticket = crate::persist::Ticket::default();
+        if self
+            .auto_complete
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            ticket.complete(true);
+        } else {
+            self.pending.lock().push(ticket.clone());
+        }
+        ticket
+    }
+}
+
+/// The simplest store that follows the `Change` contract; the executable reference for
+/// what a backend keeps.
+#[derive(Debug, Default)]
+pub(crate) struct ModelStore {
+    sessions: std::collections::BTreeMap<String, crate::persist::StoredSession>,
+    entries: std::collections::BTreeMap<(u64, u64), crate::persist::StoredEntry>,
+    messages: std::collections::HashMap<u64, crate::persist::StoredMessage>,
+    inbound: std::collections::BTreeSet<(u64, u16)>,
+    retained: std::collections::BTreeMap<String, crate::persist::StoredMessage>,
+}
+
+impl ModelStore {
+    fn apply(&mut self, change: crate::persist::Change) {
+        use crate::persist::Change;
+        match change {
+            Change::PutSession(session) => {
+                self.sessions.insert(session.client_id.clone(), session);
+            }
+            Change::DeleteSession {
+                client_id,
+                session_id,
+            } => {
+                if self
+                    .sessions
+                    .get(&client_id)
+                    .is_some_and(|s| s.session_id == session_id)
+                {
+                    self.sessions.remove(&client_id);
+                }
+                self.entries.retain(|(s, _), _| *s != session_id);
+                self.inbound.retain(|(s, _)| *s != session_id);
+            }
+            Change::PutMessage { id, message } => {
+                self.messages.insert(id, message);
+            }
+            Change::PutEntry {
+                session_id,
+                seq,
+                entry,
+            } => {
+                self.entries.insert((session_id, seq), entry);
+            }
+            Change::DeleteEntry { session_id, seq } => {
+                self.entries.remove(&(session_id, seq));
+            }
+            Change::PutInboundQos2 {
+                session_id,
+                packet_id,
+            } => {
+                self.inbound.insert((session_id, packet_id));
+            }
+            Change::DeleteInboundQos2 {
+                session_id,
+                packet_id,
+            } => {
+                self.inbound.remove(&(session_id, packet_id));
+            }
+            Change::PutRetained(message) => {
+                self.retained.insert(message.topic.clone(), message);
+            }
+            Change::DeleteRetained { topic } => {
+                self.retained.remove(&topic);
+            }
+            Change::PutResource { .. } | Change::DeleteResource { .. } => {}
+        }
+    }
+
+    /// Entries of a given session, in order.
+    pub(crate) fn entries_of(&self, session_id: u64) -> Vec<crate::persist::StoredEntry> {
+        self.entries
+            .iter()
+            .filter(|((s, _), _)| *s == session_id)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    fn snapshot(&self) -> crate::persist::Snapshot {
+        let referenced: std::collections::HashSet<u64> =
+            self.entries.values().map(|e| e.message_id).collect();
+        crate::persist::Snapshot {
+            sessions: self.sessions.values().cloned().collect(),
+            entries: self
+                .entries
+                .iter()
+                .map(|((s, q), e)| (*s, *q, e.clone()))
+                .collect(),
+            messages: self
+                .messages
+                .iter()
+                .filter(|(id, _)| referenced.contains(id))
+                .map(|(id, m)| (*id, m.clone()))
+                .collect(),
+            inbound_qos2: self.inbound.iter().copied().collect(),
+            retained: self.retained.values().cloned().collect(),
+            resources: Vec::new(),
+        }
+    }
+}
+
+impl Harness {
+    /// A harness whose broker records durable state in a [`TestPersistence`].
+    pub(crate) fn durable() -> (Self, Arc<TestPersistence>) {
+        let persistence = Arc::new(TestPersistence::default());
+        let now = Instant::now();
+        let clock = crate::WallClock::new(now, std::time::SystemTime::now());
+        let broker =
+            Broker::with_persistence(EngineConfig::default(), Some(persistence.clone()), clock);
+        (
+            Self {
+                broker,
+                now,
+                max_sessions_per_owner: None,
+            },
+            persistence,
+        )
+    }
+
+    /// A fresh broker restored from `snapshot`, as after a restart `downtime` later.
+    pub(crate) fn restarted(
+        &self,
+        snapshot: &crate::persist::Snapshot,
+        downtime: Duration,
+    ) -> (Self, Arc<TestPersistence>) {
+        let persistence = Arc::new(TestPersistence::default());
+        persistence
+            .auto_complete
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let now = self.now + downtime;
+        let wall = self.broker.clock().wall(now).to_system();
+        let broker = Broker::with_persistence(
+            EngineConfig::default(),
+            Some(persistence.clone()),
+            crate::WallClock::new(now, wall),
+        );
+        broker.restore(snapshot, now);
+        (
+            Self {
+                broker,
+                now,
+                max_sessions_per_owner: None,
+            },
+            persistence,
+        )
+    }
 }

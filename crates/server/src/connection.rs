@@ -8,7 +8,6 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -22,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
-use gridmq_transport::Transport;
+use gridmq_transport::{AddressSource, PeerInfo, Transport};
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -38,21 +37,42 @@ const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct ConnectionContext {
     pub(crate) broker: Arc<Broker>,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) listener: Arc<str>,
 }
 
 /// Serves one client connection until it ends.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: SocketAddr) {
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: PeerInfo) {
     let span = tracing::info_span!(
         "conn",
-        listener = %ctx.listener,
-        %peer,
+        listener = %peer.listener,
+        peer = %peer.remote_addr,
+        via = tracing::field::Empty,
         client_id = tracing::field::Empty
     );
-    run(ctx, io).instrument(span).await;
+    if peer.address_source != AddressSource::Socket {
+        span.record("via", tracing::field::display(peer.socket_addr));
+    }
+    run(ctx, io, peer).instrument(span).await;
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
+/// Logs what the transport established, once per connection.
+fn describe_peer(peer: &PeerInfo) {
+    let tls = peer.tls.as_ref();
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    debug!(
+        source = ?peer.address_source,
+        tls = tls.and_then(|t| t.protocol_version.as_deref()),
+        sni = tls.and_then(|t| t.server_name.as_deref()),
+        client_cn = cert.and_then(|c| c.common_name.as_deref()),
+        client_sha256 = cert.map(|c| c.sha256_thumbprint.as_str()),
+        chain_verified = tls.map(|t| t.chain_verified),
+        websocket = peer.websocket.as_ref().and_then(|w| w.subprotocol.as_deref()),
+        "transport ready"
+    );
+}
+
+async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
+    // Authentication will take `peer`; until then it is logged.
+    describe_peer(&peer);
     let broker = ctx.broker.clone();
     let config = broker.config();
     let mut read_buf = BytesMut::new();
@@ -65,10 +85,17 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
     .await
     {
         Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
+            // A transport-level violation (e.g. a WebSocket text frame): the stream is
+            // intact enough to say goodbye (a close frame).
+            info!("closed before CONNECT: {error}");
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+            return;
+        }
         Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
-        Ok(Err(ConnectError::Decode(error))) => {
+        Ok(Err(ConnectError::Decode { error, v5 })) => {
             info!("refused: invalid CONNECT: {error}");
-            return refuse_invalid_connect(&mut io, &read_buf, &error).await;
+            return refuse_invalid_connect(&mut io, v5, &error).await;
         }
         Ok(Ok(connect)) => connect,
     };
@@ -121,7 +148,12 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
 
 enum ConnectError {
     Io(std::io::Error),
-    Decode(DecodeError),
+    /// `v5`: whether the bytes started like an MQTT 5 CONNECT, sniffed before the
+    /// decoder consumed them.
+    Decode {
+        error: DecodeError,
+        v5: bool,
+    },
 }
 
 /// Reads until the first packet, which the server decoder only accepts as CONNECT.
@@ -131,15 +163,20 @@ async fn read_connect<T: Transport>(
     decoder: &mut Decoder,
 ) -> Result<Box<Connect>, ConnectError> {
     loop {
+        // Sniffed first: a packet that fails to decode has already left the buffer.
+        let v5 = sniff_v5_connect(buf);
         match decoder.decode(buf) {
             Ok(Some(Packet::Connect(connect))) => return Ok(connect),
             Ok(Some(_)) => {
-                return Err(ConnectError::Decode(DecodeError::Protocol(
-                    "[MQTT-3.1.0-1] the first packet from a client must be CONNECT",
-                )));
+                return Err(ConnectError::Decode {
+                    error: DecodeError::Protocol(
+                        "[MQTT-3.1.0-1] the first packet from a client must be CONNECT",
+                    ),
+                    v5: false,
+                });
             }
             Ok(None) => {}
-            Err(error) => return Err(ConnectError::Decode(error)),
+            Err(error) => return Err(ConnectError::Decode { error, v5 }),
         }
         match poll_fn(|cx| io.poll_read_into(cx, buf, 1024)).await {
             Ok(0) => return Err(ConnectError::Io(std::io::ErrorKind::UnexpectedEof.into())),
@@ -152,10 +189,10 @@ async fn read_connect<T: Transport>(
 /// Answers a CONNECT that could not be decoded: an unknown protocol level gets the
 /// v3 return code 0x01 ([MQTT-3.1.2-2]); a v5 CONNECT gets CONNACK with the error's
 /// reason code; anything else is just closed.
-async fn refuse_invalid_connect<T: Transport>(io: &mut T, raw: &[u8], error: &DecodeError) {
+async fn refuse_invalid_connect<T: Transport>(io: &mut T, v5: bool, error: &DecodeError) {
     let version = match error {
         DecodeError::UnsupportedProtocol { .. } => ProtocolVersion::V3_1_1,
-        _ if sniff_v5_connect(raw) => ProtocolVersion::V5,
+        _ if v5 => ProtocolVersion::V5,
         _ => return,
     };
     let refusal = Refusal::new(error.reason_code(), error.to_string());
@@ -199,8 +236,11 @@ enum Event {
     Kick(Kick),
     Timer,
     Wrote(std::io::Result<usize>),
+    Flushed(std::io::Result<()>),
     Read(std::io::Result<usize>),
     Deliveries,
+    Durable,
+    Unthrottled,
 }
 
 /// The event loop of an established connection; returns when the connection is over.
@@ -218,13 +258,15 @@ async fn drive<T: Transport>(
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
     let mut close_deadline: Option<Instant> = None;
+    // Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
+    let mut unflushed = false;
 
     // The session may already hold packets (CONNACK, redeliveries) and data may have
     // arrived behind CONNECT.
     let mut now = Instant::now();
-    if !read_buf.is_empty() {
-        handle_input(connection, &mut decoder, &mut read_buf, now);
-    }
+    // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
+    // into, so an idle connection holds none.
+    handle_input(connection, &mut decoder, &mut read_buf, now);
     fill(connection, &mut write_buf, now);
 
     loop {
@@ -245,7 +287,9 @@ async fn drive<T: Transport>(
                 sleep.as_mut().reset(deadline);
             }
         }
-        let can_read = !connection.is_closing() && write_buf.len() < WRITE_HIGH_WATER;
+        let can_read = !connection.is_closing()
+            && !connection.is_throttled()
+            && write_buf.len() < WRITE_HIGH_WATER;
         let event = poll_fn(|cx| {
             if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
@@ -260,14 +304,25 @@ async fn drive<T: Transport>(
                 if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
                     return Poll::Ready(Event::Wrote(result));
                 }
+            } else if unflushed {
+                if let Poll::Ready(result) = Pin::new(&mut *io).poll_flush(cx) {
+                    return Poll::Ready(Event::Flushed(result));
+                }
             }
             if can_read {
                 if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
                     return Poll::Ready(Event::Read(result));
                 }
             }
+            if connection.is_throttled() && connection.poll_unthrottled(cx).is_ready() {
+                return Poll::Ready(Event::Unthrottled);
+            }
             if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
                 return Poll::Ready(Event::Deliveries);
+            }
+            // Like deliveries, durable completions only matter when there is room to write.
+            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_durable(cx).is_ready() {
+                return Poll::Ready(Event::Durable);
             }
             Poll::Pending
         })
@@ -290,14 +345,29 @@ async fn drive<T: Transport>(
             }
             Event::Wrote(Ok(0))
             | Event::Wrote(Err(_))
-            | Event::Read(Ok(0))
-            | Event::Read(Err(_)) => return,
-            Event::Wrote(Ok(written)) => write_buf.advance(written),
+            | Event::Flushed(Err(_))
+            | Event::Read(Ok(0)) => return,
+            Event::Read(Err(error)) => {
+                if error.kind() == std::io::ErrorKind::InvalidData {
+                    info!("closed: {error}");
+                }
+                return;
+            }
+            Event::Wrote(Ok(written)) => {
+                write_buf.advance(written);
+                unflushed = io.buffers_writes();
+            }
+            Event::Flushed(Ok(())) => unflushed = false,
             Event::Read(Ok(read)) => {
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
                 handle_input(connection, &mut decoder, &mut read_buf, now);
             }
-            Event::Deliveries => {}
+            Event::Unthrottled => {
+                connection.handle_unthrottled(now.into_std());
+                // Packets read before the throttle are still waiting in the buffer.
+                handle_input(connection, &mut decoder, &mut read_buf, now);
+            }
+            Event::Deliveries | Event::Durable => {}
         }
         fill(connection, &mut write_buf, now);
         if write_buf.is_empty() && write_buf.capacity() > WRITE_HIGH_WATER {
@@ -314,7 +384,8 @@ fn handle_input(
     now: Instant,
 ) {
     let now = now.into_std();
-    while !connection.is_closing() {
+    // A throttled connection stops taking packets: the rest wait in the buffer.
+    while !connection.is_closing() && !connection.is_throttled() {
         match decoder.decode(buf) {
             Ok(Some(packet)) => connection.handle_packet(now, packet),
             Ok(None) => break,

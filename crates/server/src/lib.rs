@@ -3,15 +3,19 @@
 //!
 //! # Layout
 //! - [`config`]: the configuration file schema, defaults and checks.
-//! - `listener`: accept loops and connection limits.
+//! - `listener`: accept loops, connection limits, handshakes before MQTT.
+//! - [`tls_reload`]: reloading TLS certificates on SIGHUP and when files change.
+//! - [`cert`]: development certificates (`gridmq cert`).
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
 //! - [`telemetry`]: logging setup.
 //! - `main.rs`: the `gridmq` command line.
 
+pub mod cert;
 pub mod config;
 mod connection;
 mod listener;
 pub mod telemetry;
+pub mod tls_reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +24,8 @@ use std::time::Duration;
 
 use gridmq_codec::ReasonCode;
 use gridmq_engine::Broker;
+use gridmq_transport::tls::{TlsAcceptor, TlsLoadError};
+use gridmq_transport::{Endpoint, ListenerKind};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -27,9 +33,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use crate::config::Config;
-use crate::config::ListenerKind;
+use crate::config::ListenerConfig;
 use crate::connection::ConnectionContext;
 use crate::listener::{BoundListener, accept_loop};
+use crate::tls_reload::TlsReloader;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +53,36 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A listener's certificates, keys or CA bundles could not be loaded.
+    #[error("listeners[{index}] ({kind} on {addr}): {source}")]
+    Tls {
+        /// The listener's position in the configuration.
+        index: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// Its configured address.
+        addr: SocketAddr,
+        /// The cause.
+        source: TlsLoadError,
+    },
+}
+
+/// A listener the server is accepting on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerAddr {
+    /// What it speaks.
+    pub kind: ListenerKind,
+    /// The bound address (the real port when configured with port 0).
+    pub addr: SocketAddr,
 }
 
 /// A running broker: its listeners' addresses and the handle to stop it.
 #[derive(Debug)]
 pub struct Server {
     broker: Arc<Broker>,
+    listeners: Vec<ListenerAddr>,
     mqtt_addrs: Vec<SocketAddr>,
+    tls: TlsReloader,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
@@ -75,8 +105,10 @@ impl Server {
         let global = Arc::new(Semaphore::new(
             config.server.max_connections.min(Semaphore::MAX_PERMITS),
         ));
-        let mut mqtt_addrs = Vec::new();
-        for listener in &config.listeners {
+        let acceptors = load_tls(&config.listeners)?;
+        let mut listeners = Vec::new();
+        let mut tls = TlsReloader::default();
+        for (listener, acceptor) in config.listeners.iter().zip(acceptors) {
             let tcp =
                 TcpListener::bind(listener.bind)
                     .await
@@ -88,14 +120,27 @@ impl Server {
                 addr: listener.bind,
                 source,
             })?;
-            let name: Arc<str> = match listener.kind {
-                ListenerKind::Mqtt => format!("mqtt://{addr}").into(),
-            };
+            let name: Arc<str> = format!("{}://{addr}", listener.kind.scheme()).into();
             info!(listener = %name, "listening");
-            mqtt_addrs.push(addr);
+            listeners.push(ListenerAddr {
+                kind: listener.kind,
+                addr,
+            });
+            if let Some(acceptor) = &acceptor {
+                tls.add(name.clone(), acceptor.clone());
+            }
+            let endpoint = Endpoint {
+                name,
+                kind: listener.kind,
+                proxy_protocol: listener.proxy_protocol,
+                trusted_proxies: listener.trusted_proxies.clone(),
+                tls: acceptor,
+                websocket: listener.websocket.clone().unwrap_or_default(),
+            };
             let bound = BoundListener {
                 listener: tcp,
-                name: name.clone(),
+                endpoint: Arc::new(endpoint),
+                handshake_timeout: listener.handshake_timeout,
                 limit: Arc::new(Semaphore::new(
                     listener.max_connections.min(Semaphore::MAX_PERMITS),
                 )),
@@ -103,28 +148,50 @@ impl Server {
             let ctx = ConnectionContext {
                 broker: broker.clone(),
                 shutdown: shutdown.clone(),
-                listener: name,
             };
             tracker.spawn(accept_loop(bound, ctx, global.clone(), tracker.clone()));
         }
+        tls.spawn_watchers(&tracker, &shutdown);
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
         Ok(Self {
             broker,
-            mqtt_addrs,
+            mqtt_addrs: listeners.iter().map(|l| l.addr).collect(),
+            listeners,
+            tls,
             shutdown,
             tracker,
             shutdown_timeout: config.server.shutdown_timeout,
         })
     }
 
-    /// The address of the first MQTT listener.
+    /// The address of the first `mqtt` (plain TCP) listener, or of the first listener
+    /// when there is none.
     pub fn mqtt_addr(&self) -> SocketAddr {
-        self.mqtt_addrs[0]
+        self.addr(ListenerKind::Mqtt)
+            .unwrap_or(self.listeners[0].addr)
     }
 
-    /// The addresses of all MQTT listeners, in configuration order.
+    /// The addresses of all listeners, in configuration order.
     pub fn mqtt_addrs(&self) -> &[SocketAddr] {
         &self.mqtt_addrs
+    }
+
+    /// The address of the first listener of `kind`.
+    pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.kind == kind)
+            .map(|l| l.addr)
+    }
+
+    /// Every listener, in configuration order.
+    pub fn listeners(&self) -> &[ListenerAddr] {
+        &self.listeners
+    }
+
+    /// The handle that reloads TLS certificates (what SIGHUP does).
+    pub fn tls_reloader(&self) -> TlsReloader {
+        self.tls.clone()
     }
 
     /// The broker core, for inspection.
@@ -158,6 +225,27 @@ impl Server {
         }
         ShutdownReport { clean }
     }
+}
+
+/// Loads the TLS material of every listener that needs it, before anything binds.
+fn load_tls(listeners: &[ListenerConfig]) -> Result<Vec<Option<Arc<TlsAcceptor>>>, StartError> {
+    listeners
+        .iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            let Some(tls) = listener.tls.clone().filter(|_| listener.kind.is_tls()) else {
+                return Ok(None);
+            };
+            TlsAcceptor::new(tls)
+                .map(|acceptor| Some(Arc::new(acceptor)))
+                .map_err(|source| StartError::Tls {
+                    index,
+                    kind: listener.kind.scheme(),
+                    addr: listener.bind,
+                    source,
+                })
+        })
+        .collect()
 }
 
 /// Fires the broker's timers: offline session expiry, delayed wills, retained expiry.

@@ -184,12 +184,12 @@ mod tests {
     }
 
     #[test]
-    fn property_of_another_packet_is_a_protocol_error() {
-        // Session Expiry Interval (0x11) in PUBACK.
+    fn property_of_another_packet_is_malformed() {
+        // Session Expiry Interval (0x11) in PUBACK: [MQTT 2.2.2.2] a Malformed Packet.
         let bytes = b"\x40\x09\x00\x01\x00\x05\x11\x00\x00\x00\x01";
         assert!(matches!(
             decode_packet(bytes, ProtocolVersion::V5),
-            Err(DecodeError::Protocol(_))
+            Err(DecodeError::Malformed(_))
         ));
     }
 

@@ -368,7 +368,7 @@ mod tests {
         let foreign = b"\x30\x09\x00\x01a\x05\x11\x00\x00\x00\x01";
         assert!(matches!(
             decode_packet(foreign, ProtocolVersion::V5),
-            Err(DecodeError::Protocol(_))
+            Err(DecodeError::Malformed(_))
         ));
         // Response Topic with a wildcard.
         let response = b"\x30\x08\x00\x01a\x04\x08\x00\x01#";

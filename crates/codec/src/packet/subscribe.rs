@@ -362,7 +362,7 @@ mod tests {
         let foreign = b"\x82\x0b\x00\x01\x04\x1f\x00\x01r\x00\x01a\x00";
         assert!(matches!(
             decode_packet(foreign, ProtocolVersion::V5),
-            Err(DecodeError::Protocol(_))
+            Err(DecodeError::Malformed(_))
         ));
     }
 

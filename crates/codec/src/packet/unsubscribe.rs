@@ -122,7 +122,7 @@ mod tests {
                 b"\xa2\x08\x00\x01\x02\x0b\x01\x00\x01a",
                 ProtocolVersion::V5
             ),
-            Err(DecodeError::Protocol(_))
+            Err(DecodeError::Malformed(_))
         ));
     }
 

@@ -8,6 +8,7 @@ use gridmq_codec::{Packet, Publish, PublishAck, QoS, ReasonCode};
 
 use super::Connection;
 use crate::message::Message;
+use crate::persist::{Change, EntryState};
 use crate::session::OutboundStage;
 
 impl Connection {
@@ -34,19 +35,18 @@ impl Connection {
         if let Some(message) = self.topic_limit_violation(&publish.topic) {
             return self.reject(&publish, ReasonCode::TopicNameInvalid, message);
         }
-        if publish.qos == QoS::ExactlyOnce {
-            if let Some(id) = publish.packet_id {
-                if self.session.inbound_qos2.contains(&id.get()) {
-                    // A retransmission of a message we already took: acknowledge it
-                    // again without routing it twice ([MQTT-4.3.3-10]).
-                    return self.send(Packet::PubRec(PublishAck::new(id)));
-                }
-                if self.session.inbound_qos2.len() >= usize::from(config.receive_maximum) {
-                    return self.protocol_error(
-                        ReasonCode::ReceiveMaximumExceeded,
-                        "[MQTT-3.3.4-9] more unacknowledged QoS 2 messages than Receive Maximum",
-                    );
-                }
+        if let Some(id) = publish.packet_id {
+            if publish.qos == QoS::ExactlyOnce && self.session.inbound_qos2.contains(&id.get()) {
+                // A retransmission of a message we already took: acknowledge it again
+                // without routing it twice ([MQTT-4.3.3-10]).
+                return self.send(Packet::PubRec(PublishAck::new(id)));
+            }
+            let outstanding = self.session.inbound_qos2.len() + self.acks_awaiting_durability;
+            if outstanding >= usize::from(config.receive_maximum) {
+                return self.protocol_error(
+                    ReasonCode::ReceiveMaximumExceeded,
+                    "[MQTT-3.3.4-9] more unacknowledged QoS 1/2 messages than Receive Maximum",
+                );
             }
         }
         if self.version.is_v5()
@@ -70,15 +70,23 @@ impl Connection {
 
         let (qos, packet_id, retain) = (publish.qos, publish.packet_id, publish.retain);
         let message = Arc::new(Message::from_publish(publish, now, Some(self.session.id)));
-        let report = self.broker.publish(message);
+        let (mut report, changes) = self.broker.publish_logged(message);
+        if !report.congested.is_empty() {
+            self.throttle_on(now, std::mem::take(&mut report.congested));
+        }
+        let must_be_durable = !changes.is_empty();
+        self.changes.extend(changes);
         self.stats.messages_received += 1;
-        self.stats.dropped_queue_full += report.dropped as u64;
-        if report.delivered == 0 {
+        // A refusal under the `refuse` policy drops the message too.
+        self.stats.dropped_queue_full += (report.dropped + report.refused) as u64;
+        // A subscriber whose full queue dropped or refused the message still matched it.
+        let matched = report.delivered + report.dropped + report.refused > 0;
+        if !matched {
             self.stats.unrouted += 1;
         }
         let reason = if report.refused > 0 {
             ReasonCode::QuotaExceeded
-        } else if report.delivered == 0 && !retain {
+        } else if !matched && !retain {
             ReasonCode::NoMatchingSubscribers
         } else {
             ReasonCode::Success
@@ -90,13 +98,25 @@ impl Connection {
         if reason == ReasonCode::QuotaExceeded {
             ack.properties.reason_string = Some("a subscriber's message queue is full".into());
         }
-        if qos == QoS::ExactlyOnce {
+        let packet = if qos == QoS::ExactlyOnce {
             if !reason.is_error() {
                 self.session.inbound_qos2.insert(id.get());
+                self.record(Change::PutInboundQos2 {
+                    session_id: self.session.id.0,
+                    packet_id: id.get(),
+                });
             }
-            self.send(Packet::PubRec(ack));
+            Packet::PubRec(ack)
         } else {
-            self.send(Packet::PubAck(ack));
+            Packet::PubAck(ack)
+        };
+        if must_be_durable {
+            // The publisher hears "accepted" only once the message is stored
+            // for every persistent session it was queued for.
+            self.acks_awaiting_durability += 1;
+            self.send_when_durable(packet);
+        } else {
+            self.send(packet);
         }
     }
 
@@ -180,6 +200,10 @@ impl Connection {
     pub(super) fn on_pubrel(&mut self, ack: PublishAck) {
         let id = ack.packet_id;
         let reply = if self.session.inbound_qos2.remove(&id.get()) {
+            self.record(Change::DeleteInboundQos2 {
+                session_id: self.session.id.0,
+                packet_id: id.get(),
+            });
             PublishAck::new(id)
         } else {
             PublishAck::with_reason(id, ReasonCode::PacketIdentifierNotFound)
@@ -195,7 +219,9 @@ impl Connection {
             .find_mut(id)
             .is_some_and(|m| m.stage == OutboundStage::AwaitingPubAck)
         {
-            self.session.outbound.remove(id);
+            if let Some(done) = self.session.outbound.remove(id) {
+                self.forget_durable(&done.delivery);
+            }
         }
     }
 
@@ -204,11 +230,19 @@ impl Connection {
         match self.session.outbound.find_mut(id).map(|m| m.stage) {
             Some(OutboundStage::AwaitingPubRec) if ack.reason_code.is_error() => {
                 // A PUBREC with an error code ends the exchange (MQTT 5.0 section 4.3.3).
-                self.session.outbound.remove(id);
+                if let Some(done) = self.session.outbound.remove(id) {
+                    self.forget_durable(&done.delivery);
+                }
             }
-            Some(OutboundStage::AwaitingPubRec) | Some(OutboundStage::AwaitingPubComp) => {
+            Some(stage @ (OutboundStage::AwaitingPubRec | OutboundStage::AwaitingPubComp)) => {
+                let mut delivery = None;
                 if let Some(message) = self.session.outbound.find_mut(id) {
                     message.stage = OutboundStage::AwaitingPubComp;
+                    delivery =
+                        (stage == OutboundStage::AwaitingPubRec).then(|| message.delivery.clone());
+                }
+                if let Some(delivery) = delivery {
+                    self.record_entry(&delivery, EntryState::AwaitingPubComp(id.get()));
                 }
                 self.send(Packet::PubRel(PublishAck::new(id)));
             }
@@ -229,7 +263,9 @@ impl Connection {
             .find_mut(id)
             .is_some_and(|m| m.stage == OutboundStage::AwaitingPubComp)
         {
-            self.session.outbound.remove(id);
+            if let Some(done) = self.session.outbound.remove(id) {
+                self.forget_durable(&done.delivery);
+            }
         }
     }
 }

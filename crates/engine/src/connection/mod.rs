@@ -28,9 +28,12 @@ use gridmq_codec::{
     TopicName, Will,
 };
 
+use bytes::BytesMut;
+
 use crate::authz::Authorizer;
 use crate::broker::{Broker, Claimed, ConnectPlan};
 use crate::control::{ConnectionControl, Kick};
+use crate::persist::{Change, Ticket, TicketStatus};
 use crate::session::Session;
 use crate::stats::{LocalStats, Stats};
 
@@ -40,6 +43,39 @@ struct ClientLimits {
     receive_maximum: u16,
     max_packet_size: usize,
     request_problem_information: bool,
+}
+
+/// What an outgoing packet or held delivery waits for before it may be sent.
+#[derive(Debug, Clone)]
+enum Wait {
+    /// Nothing.
+    None,
+    /// The batch of changes this turn submits (decided at the end of the turn).
+    CurrentBatch,
+    /// A submitted batch.
+    Ticket(Ticket),
+}
+
+impl Wait {
+    /// `Some(durable)` once the wait is over.
+    fn outcome(&self) -> Option<bool> {
+        match self {
+            Self::None => Some(true),
+            Self::CurrentBatch => None,
+            Self::Ticket(ticket) => match ticket.status() {
+                TicketStatus::Pending => None,
+                TicketStatus::Done => Some(true),
+                TicketStatus::Failed => Some(false),
+            },
+        }
+    }
+}
+
+/// A control packet queued for the client.
+#[derive(Debug)]
+struct Outgoing {
+    packet: Packet,
+    wait: Wait,
 }
 
 /// How a connection ends.
@@ -66,12 +102,32 @@ pub struct Connection {
     last_received: Instant,
     client: ClientLimits,
     aliases_in: Vec<Option<TopicName>>,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and an idle connection should stay small.
+    will: Option<Box<Will>>,
     session_expiry_at_connect: u32,
-    control_out: VecDeque<Packet>,
+    control_out: VecDeque<Outgoing>,
     resend: VecDeque<PacketId>,
     ending: Option<Ending>,
     stats: LocalStats,
+    /// Changes made this turn, submitted as one batch at the end of it.
+    changes: Vec<Change>,
+    /// Acknowledgements of QoS 1/2 publications waiting for durability; they count
+    /// against our Receive Maximum.
+    acks_awaiting_durability: usize,
+    /// Deliveries encoded but held back until their in-flight state is durable (QoS 2
+    /// to a persistent session, and everything queued behind it).
+    held: BytesMut,
+    held_wait: Option<Wait>,
+    /// Congested sessions this connection's publications went to: while any is
+    /// congested, the driver stops reading from this client.
+    throttle: Option<Throttle>,
+}
+
+/// Flow control toward a publisher whose subscribers cannot keep up.
+#[derive(Debug)]
+struct Throttle {
+    inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    since: Instant,
 }
 
 impl Connection {
@@ -91,6 +147,7 @@ impl Connection {
             client_id,
             assigned,
             owner,
+            ..
         } = plan;
         let version = connect.protocol;
         let v5 = version.is_v5();
@@ -120,6 +177,22 @@ impl Connection {
         session.expiry_interval = granted_expiry;
         session.owner = owner;
         session.inbox.set_online(true);
+        session.inbox.set_persistent(session.is_persistent());
+        let mut changes = Vec::new();
+        if broker.persistence().is_some() {
+            if session.is_persistent() {
+                changes.push(Change::PutSession(
+                    broker.session_record(&session, None, None),
+                ));
+                session.stored = true;
+            } else if session.stored {
+                changes.push(Change::DeleteSession {
+                    client_id: session.client_id.to_string(),
+                    session_id: session.id.0,
+                });
+                session.stored = false;
+            }
+        }
 
         let requested_keep_alive = connect.keep_alive;
         let max = config.max_keep_alive;
@@ -182,12 +255,17 @@ impl Connection {
             last_received: now,
             client,
             aliases_in: Vec::new(),
-            will: connect.will,
+            will: connect.will.map(Box::new),
             session_expiry_at_connect: granted_expiry,
             control_out: VecDeque::new(),
             resend,
             ending: None,
             stats: LocalStats::default(),
+            changes,
+            acks_awaiting_durability: 0,
+            held: BytesMut::new(),
+            held_wait: None,
+            throttle: None,
         };
         connection.send(Packet::ConnAck(connack));
         connection
@@ -261,11 +339,77 @@ impl Connection {
         self.close(kick.reason, kick.message);
     }
 
-    /// Fires the keep-alive timer: a client silent for 1.5 times its Keep Alive is
-    /// disconnected ([MQTT-3.1.2-22]).
+    /// Whether the driver should stop reading from this client: its publications went
+    /// to sessions that have not drained their queues yet.
+    pub fn is_throttled(&self) -> bool {
+        self.throttle.is_some()
+    }
+
+    /// Ready once every congested session this client published to has drained (or
+    /// the throttle was lifted by its timeout).
+    ///
+    /// Cancel safety: polling takes nothing that is not recomputed.
+    pub fn poll_unthrottled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(throttle) = &mut self.throttle else {
+            return Poll::Ready(());
+        };
+        throttle
+            .inboxes
+            .retain(|inbox| inbox.poll_uncongested(cx).is_pending());
+        if throttle.inboxes.is_empty() {
+            self.throttle = None;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Tells the connection that reading resumed after a throttle: the client's bytes
+    /// were not being read, so its keep alive counts from now.
+    pub fn handle_unthrottled(&mut self, now: Instant) {
+        self.last_received = self.last_received.max(now);
+    }
+
+    fn throttle_on(
+        &mut self,
+        now: Instant,
+        inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    ) {
+        match &mut self.throttle {
+            Some(throttle) => {
+                for inbox in inboxes {
+                    if !throttle.inboxes.iter().any(|i| Arc::ptr_eq(i, &inbox)) {
+                        throttle.inboxes.push(inbox);
+                    }
+                }
+            }
+            None => {
+                self.throttle = Some(Throttle {
+                    inboxes,
+                    since: now,
+                })
+            }
+        }
+    }
+
+    /// Fires timers: the keep-alive timeout — a client silent for 1.5 times its Keep
+    /// Alive is disconnected ([MQTT-3.1.2-22]) — and the throttle timeout, after which
+    /// sessions that did not drain count as stalled and stop throttling.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(throttle) = &self.throttle {
+            if now >= throttle.since + self.broker.config().congestion_timeout {
+                for inbox in &throttle.inboxes {
+                    inbox.mark_stalled();
+                }
+                self.throttle = None;
+            }
+        }
         if let Some(timeout) = self.keep_alive_timeout {
-            if self.ending.is_none() && now >= self.last_received + timeout {
+            // While throttled the client is not being read, so its silence proves nothing.
+            if self.ending.is_none()
+                && self.throttle.is_none()
+                && now >= self.last_received + timeout
+            {
                 self.close(
                     ReasonCode::KeepAliveTimeout,
                     format!(
@@ -279,9 +423,17 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (&self.ending, self.keep_alive_timeout) {
+        let keep_alive = match (&self.ending, self.keep_alive_timeout) {
             (None, Some(timeout)) => Some(self.last_received + timeout),
             _ => None,
+        };
+        let throttle = self
+            .throttle
+            .as_ref()
+            .map(|t| t.since + self.broker.config().congestion_timeout);
+        match (keep_alive, throttle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -290,10 +442,32 @@ impl Connection {
     ///
     /// Cancel safety: takes nothing from the inbox.
     pub fn poll_deliveries(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.ending.is_some() || !self.session.pending.is_empty() || self.window_full() {
+        if self.ending.is_some()
+            || !self.session.pending.is_empty()
+            || self.held_wait.is_some()
+            || self.window_full()
+        {
             return Poll::Pending;
         }
         self.session.inbox.poll_ready(cx)
+    }
+
+    /// Ready when a batch that something queued here waits for has become durable, so
+    /// that [`Connection::poll_transmit`] has more to send.
+    ///
+    /// Cancel safety: polling takes nothing.
+    pub fn poll_durable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let front = self.control_out.front().map(|o| &o.wait);
+        // Held deliveries are never sent once the connection is closing.
+        let held = self.held_wait.as_ref().filter(|_| self.ending.is_none());
+        for wait in [front, held].into_iter().flatten() {
+            if let Wait::Ticket(ticket) = wait {
+                if ticket.poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+            }
+        }
+        Poll::Pending
     }
 
     /// Whether the connection is ending: the driver writes what `poll_transmit` gives
@@ -324,10 +498,11 @@ impl Connection {
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let will = if ending.publish_will {
-            self.will.take()
+            self.will.take().map(|will| *will)
         } else {
             None
         };
+        self.submit_changes();
         self.broker.release(&self.control, self.session, will, now);
         ending
     }
@@ -339,8 +514,10 @@ impl Connection {
         }
         let message = message.into();
         if self.version.is_v5() {
-            self.control_out
-                .push_back(Packet::Disconnect(Disconnect::new(reason, message.clone())));
+            self.control_out.push_back(Outgoing {
+                packet: Packet::Disconnect(Disconnect::new(reason, message.clone())),
+                wait: Wait::None,
+            });
         }
         self.ending = Some(Ending {
             reason,
@@ -376,7 +553,16 @@ impl Connection {
 
     /// Queues a control packet, dropping diagnostics the client asked not to get
     /// ([MQTT-3.1.2-29]).
-    fn send(&mut self, mut packet: Packet) {
+    fn send(&mut self, packet: Packet) {
+        self.send_after(packet, Wait::None);
+    }
+
+    /// Queues a control packet that may only go out once this turn's changes are durable.
+    fn send_when_durable(&mut self, packet: Packet) {
+        self.send_after(packet, Wait::CurrentBatch);
+    }
+
+    fn send_after(&mut self, mut packet: Packet, wait: Wait) {
         if !self.client.request_problem_information {
             match &mut packet {
                 Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
@@ -387,6 +573,28 @@ impl Connection {
                 _ => {}
             }
         }
-        self.control_out.push_back(packet);
+        self.control_out.push_back(Outgoing { packet, wait });
+    }
+
+    /// Records a change to this session's durable state, if it has any.
+    fn record(&mut self, change: Change) {
+        if self.session.stored {
+            self.changes.push(change);
+        }
+    }
+
+    /// Submits this turn's changes as one batch; whatever waited for "this batch" now
+    /// waits for its ticket, or for nothing if nothing changed.
+    fn submit_changes(&mut self) {
+        let ticket = self.broker.submit(std::mem::take(&mut self.changes));
+        let resolved = || ticket.clone().map_or(Wait::None, Wait::Ticket);
+        for outgoing in self.control_out.iter_mut().rev() {
+            if matches!(outgoing.wait, Wait::CurrentBatch) {
+                outgoing.wait = resolved();
+            }
+        }
+        if matches!(self.held_wait, Some(Wait::CurrentBatch)) {
+            self.held_wait = Some(resolved());
+        }
     }
 }

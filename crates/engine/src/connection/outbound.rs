@@ -1,32 +1,36 @@
 //! Deliveries to the client: the in-flight window, packet ids, expiry, the client's
-//! Maximum Packet Size, redelivery after reconnect, and encoding into the write buffer.
+//! Maximum Packet Size, redelivery after reconnect, durability of in-flight state, and
+//! encoding into the write buffer.
 
 use std::time::Instant;
 
 use bytes::BytesMut;
 use gridmq_codec::{
-    EncodeError, Packet, PublishAck, PublishOverrides, PublishView, QoS, encode_publish,
+    EncodeError, Packet, PacketId, ProtocolVersion, PublishAck, PublishOverrides, PublishView, QoS,
+    ReasonCode, encode_publish,
 };
 
-use super::Connection;
+use super::{Connection, Wait};
+use crate::durable::stored_entry;
 use crate::message::Delivery;
+use crate::persist::{Change, EntryState};
 use crate::session::{InflightMessage, OutboundStage};
 
 impl Connection {
     /// Encodes what is ready to send into `buf` until it holds `budget` bytes: control
-    /// packets first, then redeliveries, then queued messages as far as the client's
-    /// Receive Maximum allows. Returns whether more is ready (call again once the buffer
-    /// has been written).
+    /// packets first (acknowledgements once what they confirm is durable), then
+    /// redeliveries, then queued messages as far as the client's Receive Maximum allows.
+    /// Returns whether more is ready (call again once the buffer has been written).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut BytesMut, budget: usize) -> bool {
         let start = buf.len();
-        while let Some(packet) = self.control_out.pop_front() {
-            // A control packet that does not fit the client's limit even without its
-            // diagnostics cannot be sent at all; the encoder already dropped them.
-            let _ = packet.encode(self.version, self.client.max_packet_size, buf);
-        }
+        self.submit_changes();
+        self.transmit_control(buf);
         let more = self.ending.is_none()
+            && self.release_held(buf)
             && (self.transmit_resends(now, buf, budget)
                 || self.transmit_deliveries(now, buf, budget));
+        self.submit_changes();
+        self.transmit_control(buf);
         let written = buf.len() - start;
         if written > 0 {
             crate::stats::Stats::add(&self.broker.stats().bytes_sent, written as u64);
@@ -44,8 +48,70 @@ impl Connection {
         self.session.outbound.len() >= usize::from(window)
     }
 
+    /// Sends control packets in order, stopping at one that waits for durability.
+    fn transmit_control(&mut self, buf: &mut BytesMut) {
+        while let Some(front) = self.control_out.front() {
+            let Some(durable) = front.wait.outcome() else {
+                return;
+            };
+            let Some(outgoing) = self.control_out.pop_front() else {
+                return;
+            };
+            let waited = !matches!(outgoing.wait, Wait::None);
+            let mut packet = outgoing.packet;
+            if waited {
+                if let Packet::PubAck(_) | Packet::PubRec(_) = packet {
+                    self.acks_awaiting_durability = self.acks_awaiting_durability.saturating_sub(1);
+                }
+                if !durable {
+                    self.degrade_unstored(&mut packet);
+                }
+            }
+            // A control packet that does not fit the client's limit even without its
+            // diagnostics cannot be sent at all; the encoder already dropped them.
+            let _ = packet.encode(self.version, self.client.max_packet_size, buf);
+        }
+    }
+
+    /// Turns an acknowledgement of something that could not be stored into a refusal:
+    /// the publisher must not believe an unstored message was accepted.
+    fn degrade_unstored(&mut self, packet: &mut Packet) {
+        let is_pubrec = matches!(packet, Packet::PubRec(_));
+        match packet {
+            Packet::PubAck(ack) | Packet::PubRec(ack) => {
+                if is_pubrec {
+                    self.session.inbound_qos2.remove(&ack.packet_id.get());
+                }
+                ack.reason_code = ReasonCode::QuotaExceeded;
+                ack.properties.reason_string = Some("the message could not be stored".into());
+            }
+            Packet::SubAck(ack) => {
+                for code in &mut ack.reason_codes {
+                    *code = ReasonCode::UnspecifiedError;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Appends held deliveries once their state is durable; returns whether nothing is
+    /// held any more (so further deliveries may be sent).
+    fn release_held(&mut self, buf: &mut BytesMut) -> bool {
+        let Some(wait) = &self.held_wait else {
+            return true;
+        };
+        if wait.outcome().is_none() {
+            return false;
+        }
+        buf.extend_from_slice(&self.held);
+        self.held.clear();
+        self.held_wait = None;
+        true
+    }
+
     /// Resends unacknowledged messages after a reconnect, DUP set ([MQTT-4.4.0-1]).
     fn transmit_resends(&mut self, now: Instant, buf: &mut BytesMut, budget: usize) -> bool {
+        let (version, max) = (self.version, self.client.max_packet_size);
         while let Some(id) = self.resend.pop_front() {
             if buf.len() >= budget {
                 self.resend.push_front(id);
@@ -55,23 +121,18 @@ impl Connection {
                 continue;
             };
             if message.stage == OutboundStage::AwaitingPubComp {
-                let _ = Packet::PubRel(PublishAck::new(id)).encode(
-                    self.version,
-                    self.client.max_packet_size,
-                    buf,
-                );
+                let _ = Packet::PubRel(PublishAck::new(id)).encode(version, max, buf);
                 continue;
             }
-            let delivery = message.delivery.clone();
-            let expiry = delivery.message.remaining_expiry(now);
-            let _ = self.encode_delivery(&delivery, Some(id), true, expiry, buf);
+            let expiry = message.delivery.message.remaining_expiry(now);
+            let _ = encode_delivery(version, max, &message.delivery, Some(id), true, expiry, buf);
         }
         false
     }
 
     fn transmit_deliveries(&mut self, now: Instant, buf: &mut BytesMut, budget: usize) -> bool {
         loop {
-            if buf.len() >= budget {
+            if buf.len() + self.held.len() >= budget {
                 return true;
             }
             if self.session.pending.is_empty() {
@@ -81,7 +142,9 @@ impl Connection {
                 return false;
             };
             if front.message.is_expired(now) {
-                self.session.pending.pop_front();
+                if let Some(delivery) = self.session.pending.pop_front() {
+                    self.forget_durable(&delivery);
+                }
                 self.stats.dropped_expired += 1;
                 continue;
             }
@@ -98,8 +161,14 @@ impl Connection {
 
     fn send_delivery(&mut self, now: Instant, delivery: Delivery, buf: &mut BytesMut) {
         let expiry = delivery.message.remaining_expiry(now);
+        let (version, max) = (self.version, self.client.max_packet_size);
         if delivery.qos == QoS::AtMostOnce {
-            match self.encode_delivery(&delivery, None, false, expiry, buf) {
+            let target = if self.held_wait.is_some() {
+                &mut self.held
+            } else {
+                buf
+            };
+            match encode_delivery(version, max, &delivery, None, false, expiry, target) {
                 Ok(()) => self.stats.messages_sent += 1,
                 Err(_) => self.stats.dropped_too_large += 1,
             }
@@ -109,14 +178,44 @@ impl Connection {
             self.session.pending.push_front(delivery);
             return;
         };
-        match self.encode_delivery(&delivery, Some(packet_id), false, expiry, buf) {
+        let exactly_once = delivery.qos == QoS::ExactlyOnce;
+        // A QoS 2 delivery to a persistent session goes out only once its packet id is
+        // durable, so that a restart can never send it again as a new message.
+        if exactly_once
+            && delivery.durable.is_some()
+            && self.session.stored
+            && self.held_wait.is_none()
+        {
+            self.held_wait = Some(Wait::CurrentBatch);
+        }
+        let target = if self.held_wait.is_some() {
+            &mut self.held
+        } else {
+            buf
+        };
+        match encode_delivery(
+            version,
+            max,
+            &delivery,
+            Some(packet_id),
+            false,
+            expiry,
+            target,
+        ) {
             Ok(()) => {
                 self.stats.messages_sent += 1;
-                let stage = if delivery.qos == QoS::ExactlyOnce {
-                    OutboundStage::AwaitingPubRec
+                let (stage, state) = if exactly_once {
+                    (
+                        OutboundStage::AwaitingPubRec,
+                        EntryState::AwaitingPubRec(packet_id.get()),
+                    )
                 } else {
-                    OutboundStage::AwaitingPubAck
+                    (
+                        OutboundStage::AwaitingPubAck,
+                        EntryState::AwaitingPubAck(packet_id.get()),
+                    )
                 };
+                self.record_entry(&delivery, state);
                 self.session.outbound.push(InflightMessage {
                     packet_id,
                     delivery,
@@ -124,33 +223,58 @@ impl Connection {
                 });
             }
             // [MQTT-3.1.2-25] Too large for the client: discarded as if delivered.
-            Err(_) => self.stats.dropped_too_large += 1,
+            Err(_) => {
+                self.stats.dropped_too_large += 1;
+                self.forget_durable(&delivery);
+            }
         }
     }
 
-    fn encode_delivery(
-        &self,
-        delivery: &Delivery,
-        packet_id: Option<gridmq_codec::PacketId>,
-        dup: bool,
-        message_expiry_interval: Option<u32>,
-        buf: &mut BytesMut,
-    ) -> Result<(), EncodeError> {
-        let message = &delivery.message;
-        let view = PublishView {
-            dup,
-            qos: delivery.qos,
-            retain: delivery.retain,
-            topic: &message.topic,
-            packet_id,
-            properties: &message.properties,
-            overrides: PublishOverrides {
-                message_expiry_interval,
-                topic_alias: None,
-                subscription_identifiers: &delivery.subscription_ids,
-            },
-            payload: &message.payload,
-        };
-        encode_publish(&view, self.version, self.client.max_packet_size, buf).map(|_| ())
+    /// Records a new state of a durable delivery.
+    pub(super) fn record_entry(&mut self, delivery: &Delivery, state: EntryState) {
+        if let Some(durable) = delivery.durable {
+            self.record(Change::PutEntry {
+                session_id: self.session.id.0,
+                seq: durable.seq,
+                entry: stored_entry(durable.message_id, delivery, state),
+            });
+        }
     }
+
+    /// Records that a durable delivery is done with (acknowledged, expired, dropped).
+    pub(super) fn forget_durable(&mut self, delivery: &Delivery) {
+        if let Some(durable) = delivery.durable {
+            self.record(Change::DeleteEntry {
+                session_id: self.session.id.0,
+                seq: durable.seq,
+            });
+        }
+    }
+}
+
+fn encode_delivery(
+    version: ProtocolVersion,
+    max_packet_size: usize,
+    delivery: &Delivery,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    message_expiry_interval: Option<u32>,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let message = &delivery.message;
+    let view = PublishView {
+        dup,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        topic: &message.topic,
+        packet_id,
+        properties: &message.properties,
+        overrides: PublishOverrides {
+            message_expiry_interval,
+            topic_alias: None,
+            subscription_identifiers: &delivery.subscription_ids,
+        },
+        payload: &message.payload,
+    };
+    encode_publish(&view, version, max_packet_size, buf).map(|_| ())
 }

@@ -9,6 +9,7 @@ use gridmq_codec::{
 
 use super::Connection;
 use crate::message::Delivery;
+use crate::persist::Change;
 use crate::router::Subscriber;
 use crate::session::SubscriptionRecord;
 
@@ -72,11 +73,24 @@ impl Connection {
             );
             reason_codes.push(ReasonCode::granted(options.qos));
         }
-        self.send(Packet::SubAck(SubAck {
+        let suback = Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             properties: AckProperties::default(),
             reason_codes,
-        }));
+        });
+        self.send_after_session_change(suback);
+    }
+
+    /// Sends a SUBACK / UNSUBACK; for a stored session, only once the changed
+    /// subscriptions are durable.
+    fn send_after_session_change(&mut self, packet: Packet) {
+        if self.session.stored && self.broker.persistence().is_some() {
+            let record = self.broker.session_record(&self.session, None, None);
+            self.record(Change::PutSession(record));
+            self.send_when_durable(packet);
+        } else {
+            self.send(packet);
+        }
     }
 
     /// Parses and checks a filter from SUBSCRIBE or UNSUBSCRIBE; 0x8F when invalid
@@ -126,10 +140,11 @@ impl Connection {
             };
             reason_codes.push(reason);
         }
-        self.send(Packet::UnsubAck(UnsubAck {
+        let unsuback = Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             properties: AckProperties::default(),
             reason_codes,
-        }));
+        });
+        self.send_after_session_change(unsuback);
     }
 }

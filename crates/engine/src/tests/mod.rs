@@ -1,5 +1,6 @@
 //! Scenario tests of the engine through in-memory connections and a fake clock.
 
+mod durability;
 mod pubsub;
 mod qos;
 mod retained;

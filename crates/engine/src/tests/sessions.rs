@@ -287,3 +287,43 @@ fn shared_qos1_in_flight_moves_to_another_member_when_one_disconnects() {
     a.close(h.now);
     assert_eq!(b.publishes(h.now).len(), moved);
 }
+
+#[test]
+fn sessions_per_identity_are_limited_online_and_offline() {
+    let mut h = Harness::new();
+    h.max_sessions_per_owner = Some(2);
+    let (a, _) = h.connect_as(connect_v5("s1", false, 600), Some("Device-1"));
+    a.close(h.now);
+    let (_b, _) = h.connect_as(connect_v5("s2", false, 600), Some("device-1"));
+    let refused = h
+        .try_connect(
+            connect_v5("s3", false, 600),
+            Some("DEVICE-1"),
+            std::sync::Arc::new(crate::AllowAll),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(
+        refused.reason_code,
+        ReasonCode::QuotaExceeded,
+        "an offline session still counts"
+    );
+    // The same identity may resume one of its own sessions.
+    let (_a, ack) = h.connect_as(connect_v5("s1", false, 600), Some("device-1"));
+    assert!(ack.session_present);
+}
+
+#[test]
+fn another_identity_cannot_take_a_session_name() {
+    let h = Harness::new();
+    let (_a, _) = h.connect_as(connect_v5("shared-name", false, 600), Some("alice"));
+    let refused = h
+        .try_connect(
+            connect_v5("shared-name", false, 600),
+            Some("bob"),
+            std::sync::Arc::new(crate::AllowAll),
+        )
+        .err()
+        .unwrap();
+    assert_eq!(refused.reason_code, ReasonCode::NotAuthorized);
+}

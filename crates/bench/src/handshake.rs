@@ -1,0 +1,131 @@
+//! Opening an MQTT session: CONNECT / CONNACK and SUBSCRIBE / SUBACK, through
+//! `gridmq-codec`. These run once per client, before measurement starts.
+
+use std::num::NonZeroU16;
+
+use anyhow::{Context, bail};
+use bytes::BytesMut;
+use gridmq_codec::{
+    Connect, ConnectProperties, Decoder, Packet, PacketId, ProtocolVersion, QoS, ReasonCode,
+    Subscribe, SubscribeOptions, Subscription,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::transport::BoxStream;
+
+/// Largest packet accepted during the handshake.
+const MAX_HANDSHAKE_PACKET: usize = 64 * 1024;
+
+/// A connected client with its receive buffer (bytes already read past the handshake).
+pub struct Session {
+    /// The stream to the broker.
+    pub stream: BoxStream,
+    /// Bytes read but not yet consumed.
+    pub read_buf: BytesMut,
+    /// The protocol spoken.
+    pub version: ProtocolVersion,
+    /// The broker's Receive Maximum (v5): most unacknowledged QoS 1/2 PUBLISH packets it
+    /// accepts from this client; 65,535 when it sets none.
+    pub receive_maximum: u16,
+}
+
+/// How often a client with Keep Alive `keep_alive` seconds sends PINGREQ; `None` for 0.
+///
+/// Half the interval, so a ping is always in time however busy the client is otherwise
+/// ([MQTT-3.1.2-23] lets the server close after one and a half intervals of silence).
+pub fn ping_interval(keep_alive: u16) -> Option<std::time::Duration> {
+    (keep_alive > 0).then(|| std::time::Duration::from_millis(u64::from(keep_alive) * 500))
+}
+
+/// Sends CONNECT with a clean session and waits for a successful CONNACK.
+pub async fn connect(
+    mut stream: BoxStream,
+    version: ProtocolVersion,
+    client_id: &str,
+    keep_alive: u16,
+) -> anyhow::Result<Session> {
+    let connect = Connect {
+        protocol: version,
+        clean_start: true,
+        keep_alive,
+        properties: ConnectProperties {
+            // Let the broker keep as many QoS 1/2 deliveries in flight as it wants.
+            receive_maximum: NonZeroU16::new(u16::MAX),
+            ..ConnectProperties::default()
+        },
+        client_id: client_id.into(),
+        will: None,
+        username: None,
+        password: None,
+    };
+    let bytes = Packet::Connect(Box::new(connect))
+        .to_bytes(version)
+        .context("encoding CONNECT")?;
+    stream.write_all(&bytes).await.context("sending CONNECT")?;
+    let mut session = Session {
+        stream,
+        read_buf: BytesMut::with_capacity(4096),
+        version,
+        receive_maximum: u16::MAX,
+    };
+    match session.next_packet().await? {
+        Packet::ConnAck(ack) if ack.reason_code == ReasonCode::Success => {
+            if let Some(max) = ack.properties.receive_maximum {
+                session.receive_maximum = max.get();
+            }
+            Ok(session)
+        }
+        Packet::ConnAck(ack) => bail!("broker refused {client_id}: {}", ack.reason_code),
+        other => bail!("expected CONNACK, got {:?}", other.packet_type()),
+    }
+}
+
+impl Session {
+    /// Subscribes to one filter at `qos` and waits for a SUBACK granting it.
+    pub async fn subscribe(&mut self, filter: &str, qos: QoS) -> anyhow::Result<()> {
+        let subscribe = Subscribe {
+            packet_id: PacketId::new(1).context("packet id")?,
+            properties: Default::default(),
+            subscriptions: vec![Subscription {
+                filter: filter.into(),
+                options: SubscribeOptions {
+                    qos,
+                    ..SubscribeOptions::default()
+                },
+            }],
+        };
+        let bytes = Packet::Subscribe(subscribe)
+            .to_bytes(self.version)
+            .context("encoding SUBSCRIBE")?;
+        self.stream
+            .write_all(&bytes)
+            .await
+            .context("sending SUBSCRIBE")?;
+        match self.next_packet().await? {
+            Packet::SubAck(ack) => match ack.reason_codes.first() {
+                Some(code) if code.is_error() => bail!("broker refused {filter}: {code}"),
+                Some(code) if (*code as u8) < qos as u8 => {
+                    bail!(
+                        "broker granted only {code} for {filter}, asked for QoS {}",
+                        qos as u8
+                    )
+                }
+                Some(_) => Ok(()),
+                None => bail!("SUBACK without a reason code"),
+            },
+            other => bail!("expected SUBACK, got {:?}", other.packet_type()),
+        }
+    }
+
+    async fn next_packet(&mut self) -> anyhow::Result<Packet> {
+        let mut decoder = Decoder::client(self.version, MAX_HANDSHAKE_PACKET);
+        loop {
+            if let Some(packet) = decoder.decode(&mut self.read_buf)? {
+                return Ok(packet);
+            }
+            if self.stream.read_buf(&mut self.read_buf).await? == 0 {
+                bail!("broker closed the connection during the handshake");
+            }
+        }
+    }
+}
