@@ -405,22 +405,22 @@ pub fn check_schema<R: KvRead + ?Sized>(read: &mut R) -> Result<bool, StoreError
             }
         }
         None => {
-            let mut empty = true;
             for table in Table::ALL {
-                read.scan(table, &[], &mut |_, _| {
-                    empty = false;
-                    Err(StoreError::Backend(String::new()))
-                })
-                .or_else(|e| if empty { Err(e) } else { Ok(()) })?;
+                let mut found = false;
+                // Stops at the first pair: one is enough to tell.
+                let scanned = read.scan(table, &[], &mut |_, _| {
+                    found = true;
+                    Err(StoreError::Backend("stop".into()))
+                });
+                if found {
+                    return Err(StoreError::IncompatibleSchema {
+                        found: 0,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+                scanned?;
             }
-            if empty {
-                Ok(true)
-            } else {
-                Err(StoreError::IncompatibleSchema {
-                    found: 0,
-                    expected: SCHEMA_VERSION,
-                })
-            }
+            Ok(true)
         }
     }
 }
@@ -622,4 +622,56 @@ pub fn repair<T: KvWrite + ?Sized>(
     }
     snapshot.messages.retain(|(id, _)| counts.contains_key(id));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{Overlay, Tables};
+
+    #[test]
+    fn schema_is_written_once_and_checked() {
+        let tables = Tables::default();
+        let mut view = Overlay::new(&tables);
+        assert!(matches!(check_schema(&mut view), Ok(true)));
+        assert!(write_schema(&mut view).is_ok());
+        assert!(matches!(check_schema(&mut view), Ok(false)));
+        assert!(
+            view.put(Table::Meta, SCHEMA_KEY, &2u32.to_le_bytes())
+                .is_ok()
+        );
+        assert!(matches!(
+            check_schema(&mut view),
+            Err(StoreError::IncompatibleSchema {
+                found: 2,
+                expected: SCHEMA_VERSION
+            })
+        ));
+        assert!(view.put(Table::Meta, SCHEMA_KEY, b"xy").is_ok());
+        assert!(matches!(
+            check_schema(&mut view),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn data_without_a_schema_version_is_refused() {
+        let tables = Tables::default();
+        let mut view = Overlay::new(&tables);
+        assert!(view.put(Table::Retained, b"t", b"x").is_ok());
+        assert!(matches!(
+            check_schema(&mut view),
+            Err(StoreError::IncompatibleSchema { found: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn resource_keys_do_not_collide_and_parse_back() {
+        assert_ne!(resource_key("a", "bc"), resource_key("ab", "c"));
+        assert_eq!(
+            resource_parts(&resource_key("clients", "x/y")),
+            Some(("clients".into(), "x/y".into()))
+        );
+        assert_eq!(resource_parts(&[0, 9, b'a']), None);
+    }
 }

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::kv::{self, Faults, KvRead, KvWrite, Table, Visit};
 use crate::{Store, StoreError};
 
-type Tables = [BTreeMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
+pub(crate) type Tables = [BTreeMap<Vec<u8>, Vec<u8>>; Table::ALL.len()];
 
 /// Keeps the state in memory with the same semantics and encoding as the disk backends.
 /// Clones share the state, so a "reopened" clone sees everything applied before.
