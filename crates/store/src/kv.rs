@@ -15,7 +15,7 @@
 //! | `retained` | topic (UTF-8) | [`StoredMessage`] |
 //! | `resources` | kind length (u16 BE) ++ kind ++ name | the resource's JSON (`String`) |
 //!
-//! Values other than `meta` and `inbound` are [`record`](crate::record) envelopes, each
+//! Values other than `meta` and `inbound` are [`crate::record`] envelopes, each
 //! with its own checksum. Big-endian ids make the byte order of keys the numeric order, so
 //! a session's entries come back ordered by `seq`.
 //!
