@@ -2,6 +2,7 @@
 //! sizes, unknown keys rejected, and a checker that reports every error at once.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytesize::ByteSize;
@@ -26,10 +27,12 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// MQTT protocol limits and features.
     pub mqtt: MqttConfig,
+    /// Durable state.
+    pub storage: StorageConfig,
 }
 
 /// The top-level sections, for the key-by-key check.
-const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt"];
+const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "storage"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -38,6 +41,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             listeners: vec![ListenerConfig::default()],
             mqtt: MqttConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -194,6 +198,49 @@ impl ListenerConfig {
             _ => {}
         }
         errors
+    }
+}
+
+/// When the store forces committed batches to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncMode {
+    /// Sync every batch as soon as the writer takes it.
+    Always,
+    /// Gather writes for up to `commit_interval`, then sync them together.
+    #[default]
+    Batch,
+    /// Never sync: writes survive a crash of the process, not of the machine.
+    Os,
+}
+
+/// Where and how durable state is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The data directory, created on first start. A relative path is taken from the
+    /// configuration file's directory (from the working directory without one).
+    pub data_dir: PathBuf,
+    /// Keep everything in memory: nothing survives a restart.
+    pub in_memory: bool,
+    /// When committed writes are synced to disk.
+    pub fsync: FsyncMode,
+    /// How long the writer gathers writes into one batch (fsync `batch`).
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Start on a store with corrupt records by skipping (and dropping) them.
+    pub salvage: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("gridmq-data"),
+            in_memory: false,
+            fsync: FsyncMode::Batch,
+            commit_interval: Duration::from_millis(1),
+            salvage: false,
+        }
     }
 }
 
@@ -356,6 +403,7 @@ impl Config {
             server: section("server", table.get("server"), &mut errors),
             listeners: Vec::new(),
             mqtt: section("mqtt", table.get("mqtt"), &mut errors),
+            storage: section("storage", table.get("storage"), &mut errors),
         };
         match table.get("listeners") {
             None => config.listeners = Config::default().listeners,

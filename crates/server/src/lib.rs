@@ -14,6 +14,7 @@ pub mod cert;
 pub mod config;
 mod connection;
 mod listener;
+mod storage;
 pub mod telemetry;
 pub mod tls_reload;
 
@@ -65,6 +66,26 @@ pub enum StartError {
         /// The cause.
         source: TlsLoadError,
     },
+    /// The data directory could not be opened or read.
+    #[error("cannot use the data directory {dir}: {source}{hint}", hint = storage_hint(source))]
+    Storage {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The cause.
+        source: gridmq_store::StoreError,
+    },
+}
+
+fn storage_hint(error: &gridmq_store::StoreError) -> &'static str {
+    match error {
+        gridmq_store::StoreError::Corrupt(_) => {
+            " (start with --salvage to skip and drop the corrupt records)"
+        }
+        gridmq_store::StoreError::IncompatibleSchema { .. } => {
+            " (it was written by another version of gridmq; it is left untouched)"
+        }
+        _ => "",
+    }
 }
 
 /// A listener the server is accepting on.
@@ -86,6 +107,22 @@ pub struct Server {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
+    storage: Option<StorageHandle>,
+}
+
+/// The durable store of a running server, closed at shutdown.
+struct StorageHandle {
+    queue: Arc<gridmq_store::CommitQueue>,
+    store: Option<Arc<gridmq_store_redb::RedbStore>>,
+    dir: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for StorageHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageHandle")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a shutdown went.
@@ -99,7 +136,37 @@ impl Server {
     /// Validates the configuration, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        let broker = Broker::new(config.mqtt.to_engine());
+        let storage_config = config.storage.clone();
+        let dir = storage_config.data_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || storage::open(&storage_config))
+            .await
+            .map_err(|error| StartError::Storage {
+                dir: dir.clone(),
+                source: gridmq_store::StoreError::Backend(error.to_string()),
+            })?
+            .map_err(|source| StartError::Storage {
+                dir: dir.clone(),
+                source,
+            })?;
+        let clock =
+            gridmq_engine::WallClock::new(std::time::Instant::now(), std::time::SystemTime::now());
+        let broker = Broker::with_persistence(config.mqtt.to_engine(), opened.persistence(), clock);
+        let restored = broker.restore(&opened.snapshot, std::time::Instant::now());
+        let storage = match &opened.queue {
+            Some(queue) => {
+                storage::log_restored(&dir, &opened, &restored);
+                Some(StorageHandle {
+                    queue: queue.clone(),
+                    store: opened.store.clone(),
+                    dir: dir.clone(),
+                })
+            }
+            None => {
+                info!("state is kept in memory only: nothing survives a restart");
+                None
+            }
+        };
+        drop(opened);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let global = Arc::new(Semaphore::new(
@@ -161,6 +228,7 @@ impl Server {
             shutdown,
             tracker,
             shutdown_timeout: config.server.shutdown_timeout,
+            storage,
         })
     }
 
@@ -218,6 +286,13 @@ impl Server {
         let clean = tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
             .await
             .is_ok();
+        if let Some(storage) = self.storage {
+            // Everything acknowledged is already durable; this writes what followed.
+            let _ = tokio::task::spawn_blocking(move || {
+                storage::close(&storage.queue, storage.store.as_deref(), &storage.dir)
+            })
+            .await;
+        }
         if clean {
             info!("shut down");
         } else {
