@@ -181,6 +181,7 @@ impl Inbox {
                 delivery.durable = Some(DurableRef {
                     message_id: log.message_id,
                     seq,
+                    submission: Some(log.submission.clone()),
                 });
                 log.put_entry(self.session_id, seq, &delivery);
             }

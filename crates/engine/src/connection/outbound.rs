@@ -146,6 +146,11 @@ impl Connection {
             let Some(front) = self.session.pending.front() else {
                 return false;
             };
+            if front.durable.as_ref().is_some_and(|d| !d.is_submitted()) {
+                // Its publisher has not submitted the batch that stores it yet: wait
+                // (`poll_durable`), keeping order ([MQTT-4.6.0-6]).
+                return false;
+            }
             if front.message.is_expired(now) {
                 if let Some(delivery) = self.session.pending.pop_front() {
                     self.forget_durable(&delivery);
@@ -235,20 +240,21 @@ impl Connection {
         }
     }
 
-    /// Records a new state of a durable delivery.
-    pub(super) fn record_entry(&mut self, delivery: &Delivery, state: EntryState) {
-        if let Some(durable) = delivery.durable {
-            self.record(Change::PutEntry {
+    /// Records a new state of a durable delivery; returns whether it did.
+    pub(super) fn record_entry(&mut self, delivery: &Delivery, state: EntryState) -> bool {
+        match &delivery.durable {
+            Some(durable) => self.record(Change::PutEntry {
                 session_id: self.session.id.0,
                 seq: durable.seq,
                 entry: stored_entry(durable.message_id, delivery, state),
-            });
+            }),
+            None => false,
         }
     }
 
     /// Records that a durable delivery is done with (acknowledged, expired, dropped).
     pub(super) fn forget_durable(&mut self, delivery: &Delivery) {
-        if let Some(durable) = delivery.durable {
+        if let Some(durable) = &delivery.durable {
             self.record(Change::DeleteEntry {
                 session_id: self.session.id.0,
                 seq: durable.seq,
