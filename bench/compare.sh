@@ -152,7 +152,10 @@ start_broker_once() {
     local log_file="$OUT/$name.log"
     case "$name" in
         gridmq)
-            "$GRIDMQ" serve --mqtt "127.0.0.1:$PORT" >>"$log_file" 2>&1 &
+            # The default durable store, in a fresh directory per run (the bench's
+            # clean sessions never touch it; nothing is left in the working directory).
+            rm -rf "$WORK/gridmq-data"
+            "$GRIDMQ" serve --mqtt "127.0.0.1:$PORT" --data-dir "$WORK/gridmq-data" >>"$log_file" 2>&1 &
             ;;
         mosquitto)
             render "$PEERS/mosquitto.conf" "$WORK/mosquitto.conf" "$PORT"
