@@ -252,6 +252,7 @@ impl MqttConfig {
             },
             connect_timeout: self.connect_timeout,
             authentication_methods: Vec::new(),
+            delegate_authentication_methods: false,
         }
     }
 }
