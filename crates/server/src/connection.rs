@@ -16,13 +16,18 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use gridmq_codec::{ConnAck, Connect, DecodeError, Decoder, Packet, ProtocolVersion, ReasonCode};
-use gridmq_engine::{AllowAll, Broker, Claim, Connection, ConnectionControl, Kick, Refusal};
+use gridmq_engine::{
+    AllowAll, Authorizer, Broker, Claim, Connection, ConnectionControl, Kick, Refusal,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
-use gridmq_transport::Transport;
+use gridmq_transport::{PeerInfo, Transport};
+
+use crate::namespace::Namespace;
+use crate::namespace::admission::{Admission, until};
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
 const WRITE_HIGH_WATER: usize = 64 * 1024;
@@ -37,6 +42,7 @@ const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionContext {
     pub(crate) broker: Arc<Broker>,
+    pub(crate) namespace: Arc<Namespace>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) listener: Arc<str>,
 }
@@ -49,10 +55,11 @@ pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: Soc
         %peer,
         client_id = tracing::field::Empty
     );
-    run(ctx, io).instrument(span).await;
+    let peer = PeerInfo::plain(peer, ctx.listener.clone());
+    run(ctx, io, peer).instrument(span).await;
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
+async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     let broker = ctx.broker.clone();
     let config = broker.config();
     let mut read_buf = BytesMut::new();
@@ -73,11 +80,35 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
         Ok(Ok(connect)) => connect,
     };
     let version = connect.protocol;
-    let plan = match broker.check_connect(connect) {
+    let mut plan = match broker.check_connect(connect) {
         Ok(plan) => plan,
         Err(refusal) => return refuse(&mut io, version, &refusal).await,
     };
     let control = Arc::new(ConnectionControl::new());
+    // Namespace mode: who is this, and what may it do? Bounded like the CONNECT read.
+    let admission = if ctx.namespace.enforced() {
+        let admitted = tokio::time::timeout(
+            config.connect_timeout,
+            ctx.namespace.admit(&mut plan, &peer, &control),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::new(
+                ReasonCode::ServerUnavailable,
+                "authentication did not finish in time",
+            ))
+        });
+        match admitted {
+            Ok(admission) => Some(admission),
+            Err(refusal) => return refuse(&mut io, version, &refusal).await,
+        }
+    } else {
+        None
+    };
+    let authorizer: Arc<dyn Authorizer> = match &admission {
+        Some(admission) => admission.authorizer(),
+        None => Arc::new(AllowAll),
+    };
     let claimed = match broker.claim(&plan, control.clone()) {
         Claim::Ready(claimed) => claimed,
         Claim::Refused(refusal) => return refuse(&mut io, version, &refusal).await,
@@ -101,12 +132,13 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T) {
         plan,
         claimed,
         control,
-        Arc::new(AllowAll),
+        authorizer,
         Instant::now().into_std(),
     );
     tracing::Span::current().record("client_id", connection.client_id());
     debug!(%version, "connected");
-    drive(&ctx, &mut connection, &mut io, read_buf, decoder).await;
+    let mut auth = SessionAuth::new(&ctx.namespace, admission);
+    drive(&ctx, &mut connection, &mut io, read_buf, decoder, &mut auth).await;
     let ending = connection.finish(Instant::now().into_std());
     if ending.by_client
         || ending.reason == ReasonCode::SessionTakenOver
@@ -204,10 +236,63 @@ async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Re
     }
 }
 
+/// A re-authentication being checked: `Err` carries the DISCONNECT to send.
+type ReauthCheck = Pin<Box<dyn Future<Output = Result<(), Kick>> + Send>>;
+
+/// A namespace session's credentials while it runs: when they expire, and a
+/// re-authentication in progress.
+struct SessionAuth {
+    namespace: Arc<Namespace>,
+    admission: Option<Admission>,
+    expires: Option<Instant>,
+    reauth: Option<ReauthCheck>,
+}
+
+impl SessionAuth {
+    fn new(namespace: &Arc<Namespace>, admission: Option<Admission>) -> Self {
+        let mut auth = Self {
+            namespace: namespace.clone(),
+            admission,
+            expires: None,
+            reauth: None,
+        };
+        auth.update_expiry();
+        auth
+    }
+
+    fn update_expiry(&mut self) {
+        self.expires = self.admission.as_ref().and_then(|a| {
+            let at = self.namespace.expires_at(a.session())?;
+            Some(Instant::now() + until(at))
+        });
+    }
+
+    /// Starts checking a re-authentication the client asked for.
+    fn start_reauth(&mut self, connection: &mut Connection) {
+        let Some(request) = connection.take_reauth_request() else {
+            return;
+        };
+        match &self.admission {
+            Some(admission) => {
+                let check = self
+                    .namespace
+                    .reauthenticate(admission.session().clone(), request);
+                self.reauth = Some(Box::pin(check));
+            }
+            None => connection.complete_reauth(Err(Kick {
+                reason: ReasonCode::NotAuthorized,
+                message: "re-authentication is not supported here".to_owned(),
+            })),
+        }
+    }
+}
+
 enum Event {
     Shutdown,
     Kick(Kick),
     Timer,
+    Expired,
+    Reauthenticated(Result<(), Kick>),
     Wrote(std::io::Result<usize>),
     Read(std::io::Result<usize>),
     Deliveries,
@@ -221,6 +306,7 @@ async fn drive<T: Transport>(
     io: &mut T,
     mut read_buf: BytesMut,
     mut decoder: Decoder,
+    auth: &mut SessionAuth,
 ) {
     let control = connection.control().clone();
     let mut write_buf = BytesMut::new();
@@ -228,6 +314,7 @@ async fn drive<T: Transport>(
     let mut shutting_down = false;
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
+    let mut expiry = pin!(tokio::time::sleep_until(auth.expires.unwrap_or(far_future)));
     let mut close_deadline: Option<Instant> = None;
 
     // The session may already hold packets (CONNACK, redeliveries) and data may have
@@ -235,6 +322,7 @@ async fn drive<T: Transport>(
     let mut now = Instant::now();
     if !read_buf.is_empty() {
         handle_input(connection, &mut decoder, &mut read_buf, now);
+        auth.start_reauth(connection);
     }
     fill(connection, &mut write_buf, now);
 
@@ -257,6 +345,7 @@ async fn drive<T: Transport>(
             }
         }
         let can_read = !connection.is_closing() && write_buf.len() < WRITE_HIGH_WATER;
+        let expiry_armed = auth.expires.is_some() && !connection.is_closing();
         let event = poll_fn(|cx| {
             if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Shutdown);
@@ -266,6 +355,14 @@ async fn drive<T: Transport>(
             }
             if timer_armed && sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Timer);
+            }
+            if expiry_armed && expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Expired);
+            }
+            if let Some(check) = auth.reauth.as_mut() {
+                if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Reauthenticated(outcome));
+                }
             }
             if !write_buf.is_empty() {
                 if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
@@ -297,6 +394,21 @@ async fn drive<T: Transport>(
                 });
             }
             Event::Kick(kick) => connection.handle_kick(kick),
+            Event::Expired => connection.handle_kick(Kick {
+                reason: ReasonCode::NotAuthorized,
+                message: "the credentials expired (token exp, webhook expiration or certificate \
+                          validity); re-authenticate before they do"
+                    .to_owned(),
+            }),
+            Event::Reauthenticated(outcome) => {
+                auth.reauth = None;
+                let renewed = outcome.is_ok();
+                connection.complete_reauth(outcome);
+                if renewed {
+                    auth.update_expiry();
+                    expiry.as_mut().reset(auth.expires.unwrap_or(far_future));
+                }
+            }
             Event::Timer => {
                 if close_deadline.is_some_and(|at| now >= at) {
                     return debug!("gave up flushing to a client that does not read");
@@ -311,6 +423,7 @@ async fn drive<T: Transport>(
             Event::Read(Ok(read)) => {
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
                 handle_input(connection, &mut decoder, &mut read_buf, now);
+                auth.start_reauth(connection);
             }
             Event::Deliveries | Event::Durable => {}
         }

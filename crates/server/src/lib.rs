@@ -5,12 +5,19 @@
 //! - [`config`]: the configuration file schema, defaults and checks.
 //! - `listener`: accept loops and connection limits.
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
+//! - [`namespace`]: clients, groups, topic spaces and bindings; authentication and
+//!   authorization of connections; the management API's service.
+//! - `http`: the HTTP listener.
+//! - [`apply`]: `gridmq apply`, a resources document sent to a running broker.
 //! - [`telemetry`]: logging setup.
 //! - `main.rs`: the `gridmq` command line.
 
+pub mod apply;
 pub mod config;
 mod connection;
+mod http;
 mod listener;
+pub mod namespace;
 pub mod telemetry;
 
 use std::future::Future;
@@ -30,6 +37,7 @@ pub use crate::config::Config;
 use crate::config::ListenerKind;
 use crate::connection::ConnectionContext;
 use crate::listener::{BoundListener, accept_loop};
+use crate::namespace::{Namespace, NamespaceStartError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigErrors),
+    /// The namespace's stored or declared resources are not usable.
+    #[error(transparent)]
+    Namespace(#[from] NamespaceStartError),
     /// A listener could not bind its address.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -52,7 +63,9 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Server {
     broker: Arc<Broker>,
+    namespace: Arc<Namespace>,
     mqtt_addrs: Vec<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
@@ -69,9 +82,20 @@ impl Server {
     /// Validates the configuration, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        let broker = Broker::new(config.mqtt.to_engine());
+        let namespace = Namespace::open(&config.namespace).await?;
+        let mut engine = config.mqtt.to_engine();
+        engine.delegate_authentication_methods = namespace.enforced();
+        let broker = Broker::new(engine);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let http_addr = match config.http.bind {
+            Some(bind) => Some(
+                http::start(&config.http, bind, namespace.clone(), &shutdown, &tracker)
+                    .await
+                    .map_err(|source| StartError::Bind { addr: bind, source })?,
+            ),
+            None => None,
+        };
         let global = Arc::new(Semaphore::new(
             config.server.max_connections.min(Semaphore::MAX_PERMITS),
         ));
@@ -102,6 +126,7 @@ impl Server {
             };
             let ctx = ConnectionContext {
                 broker: broker.clone(),
+                namespace: namespace.clone(),
                 shutdown: shutdown.clone(),
                 listener: name,
             };
@@ -110,7 +135,9 @@ impl Server {
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
         Ok(Self {
             broker,
+            namespace,
             mqtt_addrs,
+            http_addr,
             shutdown,
             tracker,
             shutdown_timeout: config.server.shutdown_timeout,
@@ -125,6 +152,16 @@ impl Server {
     /// The addresses of all MQTT listeners, in configuration order.
     pub fn mqtt_addrs(&self) -> &[SocketAddr] {
         &self.mqtt_addrs
+    }
+
+    /// The address of the HTTP listener, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The namespace, for inspection.
+    pub fn namespace(&self) -> &Arc<Namespace> {
+        &self.namespace
     }
 
     /// The broker core, for inspection.
