@@ -133,6 +133,7 @@ impl Server {
             tracker.spawn(accept_loop(bound, ctx, global.clone(), tracker.clone()));
         }
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
+        namespace.announce(&config.namespace);
         Ok(Self {
             broker,
             namespace,

@@ -159,11 +159,11 @@ impl Namespace {
             let state = namespace.state.load_full();
             namespace.store.save(&state.resources).await.map_err(fail)?;
         }
-        namespace.log_mode(config);
         Ok(namespace)
     }
 
-    fn log_mode(&self, config: &NamespaceConfig) {
+    /// Logs the mode and what the namespace holds, once the broker listens.
+    pub(crate) fn announce(&self, config: &NamespaceConfig) {
         let state = self.state.load();
         let r = &state.resources;
         if self.enforced {
