@@ -114,7 +114,7 @@ pub fn source_addresses(target: SocketAddr, count: u8) -> anyhow::Result<Vec<IpA
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 fn tls_connector(options: &TlsOptions) -> anyhow::Result<(TlsConnector, ServerName<'static>)> {

@@ -357,6 +357,7 @@ impl Broker {
                 max_bytes: self.config.max_queued_bytes,
                 overflow: self.config.queue_overflow,
                 queue_qos0_offline: self.config.queue_qos0_offline,
+                congestion_threshold: self.config.congestion_threshold,
             },
         ));
         Session::new(id, client_id, owner, inbox)

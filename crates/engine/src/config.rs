@@ -54,6 +54,13 @@ pub struct EngineConfig {
     pub queue_overflow: OverflowPolicy,
     /// Whether QoS 0 messages are queued for offline sessions.
     pub queue_qos0_offline: bool,
+    /// Messages queued for one connected session from which the publishers feeding it
+    /// are throttled (their connections are not read) until it drains: flow control that
+    /// keeps fast publishers from overrunning a slower subscriber.
+    pub congestion_threshold: usize,
+    /// How long a publisher stays throttled by a session that does not drain; after that
+    /// the session counts as stalled and its queue's overflow policy applies instead.
+    pub congestion_timeout: Duration,
     /// Subscriptions one session may hold.
     pub max_subscriptions_per_session: usize,
     /// Longest topic name or filter, in bytes.
@@ -108,6 +115,8 @@ impl Default for EngineConfig {
             max_queued_bytes: 64 * 1024 * 1024,
             queue_overflow: OverflowPolicy::DropOldest,
             queue_qos0_offline: false,
+            congestion_threshold: 1_000,
+            congestion_timeout: Duration::from_secs(5),
             max_subscriptions_per_session: 1_000,
             max_topic_length: 65_535,
             max_topic_levels: 128,

@@ -50,6 +50,9 @@ pub struct InboxLimits {
     pub overflow: OverflowPolicy,
     /// Whether QoS 0 messages are queued while the session is offline.
     pub queue_qos0_offline: bool,
+    /// Queue length from which the inbox counts as congested: publishers whose messages
+    /// land here are throttled until it drains.
+    pub congestion_threshold: usize,
 }
 
 #[derive(Debug)]
@@ -61,6 +64,17 @@ struct State {
     closed: bool,
     persistent: bool,
     next_seq: u64,
+    /// Publishers throttled until this inbox drains.
+    throttled: Vec<Waker>,
+    /// Set when a throttled publisher gave up waiting: the session does not read, so
+    /// it stops throttling others (its queue's overflow policy applies) until it drains.
+    stalled: bool,
+}
+
+impl State {
+    fn congested(&self, threshold: usize) -> bool {
+        !self.stalled && self.queue.len() >= threshold
+    }
 }
 
 /// A session's queue of undelivered messages.
@@ -84,6 +98,8 @@ impl Inbox {
                 closed: false,
                 persistent: false,
                 next_seq: 1,
+                throttled: Vec::new(),
+                stalled: false,
             }),
             session_id,
             limits,
@@ -115,24 +131,26 @@ impl Inbox {
     /// gets a queue position and is recorded, and evicted deliveries are recorded as
     /// removed.
     pub fn push(&self, delivery: Delivery) -> PushOutcome {
-        self.push_logged(delivery, None)
+        self.push_logged(delivery, None).0
     }
 
+    /// [`Inbox::push`], also telling whether the inbox is congested afterwards.
     pub(crate) fn push_logged(
         &self,
         mut delivery: Delivery,
         mut log: Option<&mut RouteLog>,
-    ) -> PushOutcome {
+    ) -> (PushOutcome, bool) {
         let size = delivery.message.size() as u64;
         let waker;
         let outcome;
+        let congested;
         {
             let mut state = self.state.lock();
             if state.closed {
-                return PushOutcome::Closed;
+                return (PushOutcome::Closed, false);
             }
             if !state.online && delivery.qos == QoS::AtMostOnce && !self.limits.queue_qos0_offline {
-                return PushOutcome::SkippedOffline;
+                return (PushOutcome::SkippedOffline, false);
             }
             let full = state.queue.len() >= self.limits.max_messages
                 || state.bytes + size > self.limits.max_bytes;
@@ -152,9 +170,10 @@ impl Inbox {
                 }
             };
             if !outcome.is_queued() {
+                let congested = state.congested(self.limits.congestion_threshold);
                 drop(state);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                return outcome;
+                return (outcome, congested);
             }
             if let Some(log) = log.filter(|_| state.persistent && delivery.qos != QoS::AtMostOnce) {
                 let seq = state.next_seq;
@@ -168,6 +187,7 @@ impl Inbox {
             state.bytes += size;
             state.queue.push_back(delivery);
             waker = state.waker.take();
+            congested = state.congested(self.limits.congestion_threshold);
         }
         if outcome == PushOutcome::QueuedDroppedOldest {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -175,7 +195,33 @@ impl Inbox {
         if let Some(waker) = waker {
             waker.wake();
         }
-        outcome
+        (outcome, congested)
+    }
+
+    /// Ready once the inbox is not congested; otherwise remembers the waker of the
+    /// throttled publisher, woken when the session drains its queue.
+    ///
+    /// Cancel safety: polling takes nothing.
+    pub fn poll_uncongested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.lock();
+        if !state.congested(self.limits.congestion_threshold) {
+            return Poll::Ready(());
+        }
+        if !state.throttled.iter().any(|w| w.will_wake(cx.waker())) {
+            state.throttled.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Stops this inbox from throttling publishers until its session drains it: a
+    /// publisher waited too long, so the session is taken not to be reading.
+    pub fn mark_stalled(&self) {
+        let waiters = {
+            let mut state = self.state.lock();
+            state.stalled = true;
+            std::mem::take(&mut state.throttled)
+        };
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Drops oldest deliveries until `size` more bytes and one more message fit; a
@@ -199,13 +245,22 @@ impl Inbox {
 
     /// Moves every queued delivery to the back of `out`, in order.
     pub fn take_all(&self, out: &mut VecDeque<Delivery>) {
-        let mut state = self.state.lock();
-        state.bytes = 0;
-        if out.is_empty() {
-            std::mem::swap(out, &mut state.queue);
-        } else {
-            out.append(&mut state.queue);
-        }
+        let waiters = {
+            let mut state = self.state.lock();
+            state.bytes = 0;
+            if out.is_empty() {
+                std::mem::swap(out, &mut state.queue);
+                // Give back the memory of a burst once it has been taken.
+                if state.queue.capacity() > 1024 {
+                    state.queue = VecDeque::new();
+                }
+            } else {
+                out.append(&mut state.queue);
+            }
+            state.stalled = false;
+            std::mem::take(&mut state.throttled)
+        };
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Ready when deliveries are queued; otherwise remembers the waker to wake on the
@@ -319,6 +374,7 @@ mod tests {
             max_bytes: u64::MAX,
             overflow,
             queue_qos0_offline: false,
+            congestion_threshold: usize::MAX,
         }
     }
 
@@ -412,5 +468,73 @@ mod tests {
         inbox.push(delivery("a", QoS::AtMostOnce));
         assert!(flag.0.load(Ordering::SeqCst));
         assert!(inbox.poll_ready(&mut cx).is_ready());
+    }
+}
+
+#[cfg(test)]
+mod congestion_tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use bytes::Bytes;
+    use gridmq_codec::{Publish, QoS, TopicName};
+
+    use super::*;
+    use crate::message::Message;
+
+    fn delivery() -> Delivery {
+        let publish = Publish::new(TopicName::new("t").unwrap(), Bytes::from_static(b"x"));
+        Delivery::new(
+            Arc::new(Message::from_publish(publish, Instant::now(), None)),
+            QoS::AtLeastOnce,
+            false,
+        )
+    }
+
+    #[test]
+    fn congestion_throttles_until_the_session_drains() {
+        let inbox = Inbox::new(
+            1,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: 2,
+            },
+        );
+        inbox.set_online(true);
+        assert!(!inbox.push_logged(delivery(), None).1);
+        assert!(
+            inbox.push_logged(delivery(), None).1,
+            "congested at the threshold"
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(inbox.poll_uncongested(&mut cx).is_pending());
+        inbox.take_all(&mut VecDeque::new());
+        assert!(inbox.poll_uncongested(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_stalled_inbox_stops_throttling_until_drained() {
+        let inbox = Inbox::new(
+            1,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: 1,
+            },
+        );
+        inbox.set_online(true);
+        assert!(inbox.push_logged(delivery(), None).1);
+        inbox.mark_stalled();
+        assert!(!inbox.push_logged(delivery(), None).1);
+        inbox.take_all(&mut VecDeque::new());
+        assert!(
+            inbox.push_logged(delivery(), None).1,
+            "draining clears the stall"
+        );
     }
 }

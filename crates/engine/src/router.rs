@@ -52,7 +52,7 @@ impl Node {
 }
 
 /// What routing one message did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct RouteReport {
     /// Sessions the message was queued for.
     pub delivered: usize,
@@ -60,9 +60,19 @@ pub struct RouteReport {
     pub refused: usize,
     /// Sessions whose full inbox dropped a message to take it, or dropped it.
     pub dropped: usize,
+    /// Connected sessions whose queues are congested: the publisher should be throttled
+    /// until they drain.
+    pub congested: SmallVec<[Arc<Inbox>; 2]>,
 }
 
 impl RouteReport {
+    fn count_pushed(&mut self, (outcome, congested): (PushOutcome, bool), inbox: &Arc<Inbox>) {
+        if congested {
+            self.congested.push(inbox.clone());
+        }
+        self.count(outcome);
+    }
+
     fn count(&mut self, outcome: PushOutcome) {
         match outcome {
             PushOutcome::Queued => self.delivered += 1,
@@ -190,7 +200,12 @@ impl Router {
                 );
             }
             for group in &node.shared {
-                report.count(deliver_to_group(group, message, None, log.as_deref_mut()));
+                let (outcome, congested) =
+                    deliver_to_group(group, message, None, log.as_deref_mut());
+                if let Some(inbox) = congested {
+                    report.congested.push(inbox);
+                }
+                report.count(outcome);
             }
         });
         if nodes_with_plain > 1 {
@@ -205,7 +220,10 @@ impl Router {
                 merge_into(&mut delivery, message, matches[index]);
                 index += 1;
             }
-            report.count(first.inbox.push_logged(delivery, log.as_deref_mut()));
+            report.count_pushed(
+                first.inbox.push_logged(delivery, log.as_deref_mut()),
+                &first.inbox,
+            );
         }
         report
     }
@@ -236,7 +254,9 @@ impl Router {
         }) else {
             return false;
         };
-        deliver_to_group(group, &delivery.message, Some(exclude), log).is_queued()
+        deliver_to_group(group, &delivery.message, Some(exclude), log)
+            .0
+            .is_queued()
     }
 }
 
@@ -274,10 +294,10 @@ fn deliver_to_group(
     message: &Arc<Message>,
     exclude: Option<SessionId>,
     mut log: Option<&mut RouteLog>,
-) -> PushOutcome {
+) -> (PushOutcome, Option<Arc<Inbox>>) {
     let count = group.members.len();
     if count == 0 {
-        return PushOutcome::Closed;
+        return (PushOutcome::Closed, None);
     }
     let start = group.cursor.fetch_add(1, Ordering::Relaxed) % count;
     let candidates = || {
@@ -290,13 +310,14 @@ fn deliver_to_group(
         for member in candidates().filter(|m| m.inbox.is_online() == online_pass) {
             let mut delivery = delivery_for(message, member);
             delivery.shared = Some(group.reference.clone());
-            last = member.inbox.push_logged(delivery, log.as_deref_mut());
+            let (outcome, congested) = member.inbox.push_logged(delivery, log.as_deref_mut());
+            last = outcome;
             if last.is_queued() {
-                return last;
+                return (last, congested.then(|| member.inbox.clone()));
             }
         }
     }
-    last
+    (last, None)
 }
 
 #[cfg(test)]
@@ -319,6 +340,7 @@ mod tests {
                 max_bytes: u64::MAX,
                 overflow: OverflowPolicy::DropOldest,
                 queue_qos0_offline: false,
+                congestion_threshold: usize::MAX,
             },
         ));
         inbox.set_online(true);

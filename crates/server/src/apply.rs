@@ -93,13 +93,14 @@ fn describe_problem(status: u16, problem: &Value) -> String {
     out
 }
 
-/// An HTTP client over rustls (ring) trusting the system's roots.
+/// An HTTP client over rustls (the workspace's aws-lc-rs provider) trusting the system's
+/// roots.
 fn http_client() -> Result<reqwest::Client, ApplyError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ApplyError::Transport(format!("TLS client: {e}")))?

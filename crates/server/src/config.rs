@@ -105,25 +105,37 @@ impl Default for ServerConfig {
     }
 }
 
-/// The kind of a listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ListenerKind {
-    /// MQTT over plain TCP.
-    #[default]
-    Mqtt,
-}
+pub use gridmq_transport::IpNetwork;
+pub use gridmq_transport::ListenerKind;
+pub use gridmq_transport::tls::{CertificateConfig, ClientAuth, TlsConfig, UnknownServerName};
+pub use gridmq_transport::ws::WebSocketConfig;
 
 /// One network listener.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenerConfig {
-    /// What the listener speaks.
+    /// What the listener speaks: `mqtt`, `mqtts`, `ws` or `wss`.
     pub kind: ListenerKind,
     /// Address and port to listen on.
     pub bind: SocketAddr,
-    /// Connections this listener holds at most.
+    /// Connections this listener holds at most (handshakes in progress included).
     pub max_connections: usize,
+    /// Time from accepting a connection to a ready byte stream: PROXY header, TLS
+    /// handshake and WebSocket upgrade together.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+    /// Whether every connection starts with a PROXY protocol (v1 or v2) header; only
+    /// `trusted_proxies` may connect then.
+    pub proxy_protocol: bool,
+    /// Networks whose PROXY headers, and (with `websocket.forwarded_headers`)
+    /// `Forwarded` / `X-Forwarded-For` headers, are believed.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// TLS settings; required for `mqtts` and `wss`, refused for the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// WebSocket settings for `ws` and `wss`; defaults apply when left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<WebSocketConfig>,
 }
 
 impl Default for ListenerConfig {
@@ -132,7 +144,65 @@ impl Default for ListenerConfig {
             kind: ListenerKind::Mqtt,
             bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
             max_connections: 1_000_000,
+            handshake_timeout: Duration::from_secs(10),
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
+            tls: None,
+            websocket: None,
         }
+    }
+}
+
+impl ListenerConfig {
+    /// A listener of `kind` on `bind` with default settings.
+    pub fn new(kind: ListenerKind, bind: SocketAddr) -> Self {
+        Self {
+            kind,
+            bind,
+            ..Self::default()
+        }
+    }
+
+    fn problems(&self, index: usize) -> Vec<String> {
+        let path = format!("listeners[{index}]");
+        let kind = self.kind.scheme();
+        let mut errors = Vec::new();
+        if self.max_connections == 0 {
+            errors.push(format!("{path}.max_connections: must be at least 1"));
+        }
+        if self.handshake_timeout.is_zero() {
+            errors.push(format!("{path}.handshake_timeout: must be more than 0s"));
+        }
+        if self.proxy_protocol && self.trusted_proxies.is_empty() {
+            errors.push(format!(
+                "{path}.trusted_proxies: proxy_protocol = true needs the proxies' networks"
+            ));
+        }
+        match (&self.tls, self.kind.is_tls()) {
+            (Some(tls), true) => errors.extend(tls.problems(&format!("{path}.tls"))),
+            (None, true) => errors.push(format!(
+                "{path}.tls: a {kind} listener needs [listeners.tls] with certificates"
+            )),
+            (Some(_), false) => errors.push(format!(
+                "{path}.tls: a {kind} listener does not use TLS (use kind = \"{kind}s\")"
+            )),
+            (None, false) => {}
+        }
+        match (&self.websocket, self.kind.is_websocket()) {
+            (Some(ws), true) => {
+                errors.extend(ws.problems(&format!("{path}.websocket")));
+                if ws.forwarded_headers && self.trusted_proxies.is_empty() {
+                    errors.push(format!(
+                        "{path}.trusted_proxies: websocket.forwarded_headers needs the proxies' networks"
+                    ));
+                }
+            }
+            (Some(_), false) => errors.push(format!(
+                "{path}.websocket: a {kind} listener does not use WebSocket"
+            )),
+            _ => {}
+        }
+        errors
     }
 }
 
@@ -233,6 +303,9 @@ pub struct MqttConfig {
     pub max_queued_bytes: ByteSize,
     pub queue_overflow: QueueOverflow,
     pub queue_qos0_offline: bool,
+    pub congestion_threshold: usize,
+    #[serde(with = "humantime_serde")]
+    pub congestion_timeout: Duration,
     pub max_subscriptions_per_session: usize,
     pub max_topic_length: usize,
     pub max_topic_levels: usize,
@@ -264,6 +337,8 @@ impl Default for MqttConfig {
             max_queued_bytes: ByteSize::b(engine.max_queued_bytes),
             queue_overflow: QueueOverflow::DropOldest,
             queue_qos0_offline: engine.queue_qos0_offline,
+            congestion_threshold: engine.congestion_threshold,
+            congestion_timeout: engine.congestion_timeout,
             max_subscriptions_per_session: engine.max_subscriptions_per_session,
             max_topic_length: engine.max_topic_length,
             max_topic_levels: engine.max_topic_levels,
@@ -301,6 +376,8 @@ impl MqttConfig {
                 QueueOverflow::Refuse => OverflowPolicy::Refuse,
             },
             queue_qos0_offline: self.queue_qos0_offline,
+            congestion_threshold: self.congestion_threshold,
+            congestion_timeout: self.congestion_timeout,
             max_subscriptions_per_session: self.max_subscriptions_per_session,
             max_topic_length: self.max_topic_length,
             max_topic_levels: self.max_topic_levels,
@@ -410,13 +487,12 @@ impl Config {
             "listeners: at least one listener is needed",
         );
         for (index, listener) in self.listeners.iter().enumerate() {
-            check(
-                listener.max_connections > 0,
-                &format!("listeners[{index}].max_connections: must be at least 1"),
-            );
+            for problem in listener.problems(index) {
+                check(false, &problem);
+            }
             let duplicate = self.listeners[..index]
                 .iter()
-                .any(|l| l.bind == listener.bind);
+                .any(|l| l.bind == listener.bind && listener.bind.port() != 0);
             check(
                 !duplicate,
                 &format!(
@@ -539,6 +615,92 @@ mod tests {
             reference.contains(DEFAULT_CONFIG),
             "docs/configuration.md must contain crates/server/src/default.toml verbatim"
         );
+    }
+
+    /// The commented listener examples in the default file, uncommented, are valid.
+    #[test]
+    fn commented_listener_examples_parse() {
+        let start = DEFAULT_CONFIG.find("# MQTT over TLS").unwrap();
+        let end = DEFAULT_CONFIG.find("[mqtt]").unwrap();
+        let examples: String = DEFAULT_CONFIG[start..end]
+            .lines()
+            .filter_map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.starts_with(['[', '#', ' ', ']']) => Some(rest),
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                    }) =>
+                {
+                    Some(rest)
+                }
+                _ => None,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config = Config::parse(&examples).unwrap_or_else(|e| panic!("{e}\n{examples}"));
+        let kinds: Vec<_> = config.listeners.iter().map(|l| l.kind).collect();
+        assert_eq!(kinds, [ListenerKind::Mqtts, ListenerKind::Wss]);
+        let tls = config.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(tls.certificates.len(), 2);
+        assert_eq!(tls.client_auth, ClientAuth::Required);
+        assert!(
+            config.listeners[1]
+                .websocket
+                .as_ref()
+                .unwrap()
+                .forwarded_headers
+        );
+    }
+
+    #[test]
+    fn listener_kinds_and_their_settings_are_checked() {
+        let errors = Config::parse(
+            r#"
+            [[listeners]]
+            kind = "mqtts"
+            bind = "127.0.0.1:8883"
+            [[listeners]]
+            kind = "mqtt"
+            bind = "127.0.0.1:1883"
+            proxy_protocol = true
+            [listeners.tls]
+            certificates = [{ cert = "a.pem", key = "a.key" }]
+            [[listeners]]
+            kind = "ws"
+            bind = "127.0.0.1:8080"
+            trusted_proxies = ["10.0.0.1/8"]
+            [listeners.websocket]
+            path = "mqtt"
+            [[listeners]]
+            kind = "wss"
+            bind = "127.0.0.1:8443"
+            [listeners.tls]
+            client_auth = "required"
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let text = errors.join("\n");
+        for needle in [
+            "listeners[0].tls: a mqtts listener needs",
+            "listeners[1].trusted_proxies: proxy_protocol",
+            "listeners[1].tls: a mqtt listener does not use TLS",
+            "listeners[2].trusted_proxies",
+            "did you mean 10.0.0.0/8",
+            "listeners[3].tls.certificates: at least one",
+            "listeners[3].tls.client_ca",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn ephemeral_ports_may_repeat() {
+        let config = Config::parse(
+            "[[listeners]]\nbind = \"127.0.0.1:0\"\n[[listeners]]\nkind = \"ws\"\nbind = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listeners.len(), 2);
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -24,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
-use gridmq_transport::{PeerInfo, Transport};
+use gridmq_transport::{AddressSource, PeerInfo, Transport};
 
 use crate::namespace::Namespace;
 use crate::namespace::admission::{Admission, until};
@@ -44,22 +43,41 @@ pub(crate) struct ConnectionContext {
     pub(crate) broker: Arc<Broker>,
     pub(crate) namespace: Arc<Namespace>,
     pub(crate) shutdown: CancellationToken,
-    pub(crate) listener: Arc<str>,
 }
 
 /// Serves one client connection until it ends.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: SocketAddr) {
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: PeerInfo) {
     let span = tracing::info_span!(
         "conn",
-        listener = %ctx.listener,
-        %peer,
+        listener = %peer.listener,
+        peer = %peer.remote_addr,
+        via = tracing::field::Empty,
         client_id = tracing::field::Empty
     );
-    let peer = PeerInfo::plain(peer, ctx.listener.clone());
+    if peer.address_source != AddressSource::Socket {
+        span.record("via", tracing::field::display(peer.socket_addr));
+    }
     run(ctx, io, peer).instrument(span).await;
 }
 
+/// Logs what the transport established, once per connection.
+fn describe_peer(peer: &PeerInfo) {
+    let tls = peer.tls.as_ref();
+    let cert = tls.and_then(|t| t.client_certificate.as_ref());
+    debug!(
+        source = ?peer.address_source,
+        tls = tls.and_then(|t| t.protocol_version.as_deref()),
+        sni = tls.and_then(|t| t.server_name.as_deref()),
+        client_cn = cert.and_then(|c| c.common_name.as_deref()),
+        client_sha256 = cert.map(|c| c.sha256_thumbprint.as_str()),
+        chain_verified = tls.map(|t| t.chain_verified),
+        websocket = peer.websocket.as_ref().and_then(|w| w.subprotocol.as_deref()),
+        "transport ready"
+    );
+}
+
 async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
+    describe_peer(&peer);
     let broker = ctx.broker.clone();
     let config = broker.config();
     let mut read_buf = BytesMut::new();
@@ -72,6 +90,13 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     .await
     {
         Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
+            // A transport-level violation (e.g. a WebSocket text frame): the stream is
+            // intact enough to say goodbye (a close frame).
+            info!("closed before CONNECT: {error}");
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+            return;
+        }
         Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
         Ok(Err(ConnectError::Decode { error, v5 })) => {
             info!("refused: invalid CONNECT: {error}");
@@ -294,9 +319,11 @@ enum Event {
     Expired,
     Reauthenticated(Result<(), Kick>),
     Wrote(std::io::Result<usize>),
+    Flushed(std::io::Result<()>),
     Read(std::io::Result<usize>),
     Deliveries,
     Durable,
+    Unthrottled,
 }
 
 /// The event loop of an established connection; returns when the connection is over.
@@ -316,14 +343,16 @@ async fn drive<T: Transport>(
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
     let mut expiry = pin!(tokio::time::sleep_until(auth.expires.unwrap_or(far_future)));
     let mut close_deadline: Option<Instant> = None;
+    // Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
+    let mut unflushed = false;
 
     // The session may already hold packets (CONNACK, redeliveries) and data may have
     // arrived behind CONNECT.
     let mut now = Instant::now();
-    if !read_buf.is_empty() {
-        handle_input(connection, &mut decoder, &mut read_buf, now);
-        auth.start_reauth(connection);
-    }
+    // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
+    // into, so an idle connection holds none.
+    handle_input(connection, &mut decoder, &mut read_buf, now);
+    auth.start_reauth(connection);
     fill(connection, &mut write_buf, now);
 
     loop {
@@ -344,7 +373,9 @@ async fn drive<T: Transport>(
                 sleep.as_mut().reset(deadline);
             }
         }
-        let can_read = !connection.is_closing() && write_buf.len() < WRITE_HIGH_WATER;
+        let can_read = !connection.is_closing()
+            && !connection.is_throttled()
+            && write_buf.len() < WRITE_HIGH_WATER;
         let expiry_armed = auth.expires.is_some() && !connection.is_closing();
         let event = poll_fn(|cx| {
             if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
@@ -368,11 +399,18 @@ async fn drive<T: Transport>(
                 if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
                     return Poll::Ready(Event::Wrote(result));
                 }
+            } else if unflushed {
+                if let Poll::Ready(result) = Pin::new(&mut *io).poll_flush(cx) {
+                    return Poll::Ready(Event::Flushed(result));
+                }
             }
             if can_read {
                 if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
                     return Poll::Ready(Event::Read(result));
                 }
+            }
+            if connection.is_throttled() && connection.poll_unthrottled(cx).is_ready() {
+                return Poll::Ready(Event::Unthrottled);
             }
             if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
                 return Poll::Ready(Event::Deliveries);
@@ -417,11 +455,27 @@ async fn drive<T: Transport>(
             }
             Event::Wrote(Ok(0))
             | Event::Wrote(Err(_))
-            | Event::Read(Ok(0))
-            | Event::Read(Err(_)) => return,
-            Event::Wrote(Ok(written)) => write_buf.advance(written),
+            | Event::Flushed(Err(_))
+            | Event::Read(Ok(0)) => return,
+            Event::Read(Err(error)) => {
+                if error.kind() == std::io::ErrorKind::InvalidData {
+                    info!("closed: {error}");
+                }
+                return;
+            }
+            Event::Wrote(Ok(written)) => {
+                write_buf.advance(written);
+                unflushed = io.buffers_writes();
+            }
+            Event::Flushed(Ok(())) => unflushed = false,
             Event::Read(Ok(read)) => {
                 gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
+                handle_input(connection, &mut decoder, &mut read_buf, now);
+                auth.start_reauth(connection);
+            }
+            Event::Unthrottled => {
+                connection.handle_unthrottled(now.into_std());
+                // Packets read before the throttle are still waiting in the buffer.
                 handle_input(connection, &mut decoder, &mut read_buf, now);
                 auth.start_reauth(connection);
             }
@@ -442,7 +496,8 @@ fn handle_input(
     now: Instant,
 ) {
     let now = now.into_std();
-    while !connection.is_closing() {
+    // A throttled connection stops taking packets: the rest wait in the buffer.
+    while !connection.is_closing() && !connection.is_throttled() {
         match decoder.decode(buf) {
             Ok(Some(packet)) => connection.handle_packet(now, packet),
             Ok(None) => break,

@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - [`config`]: the configuration file schema, defaults and checks.
-//! - `listener`: accept loops and connection limits.
+//! - `listener`: accept loops, connection limits, handshakes before MQTT.
+//! - [`tls_reload`]: reloading TLS certificates on SIGHUP and when files change.
+//! - [`cert`]: development certificates (`gridmq cert`).
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
 //! - [`namespace`]: clients, groups, topic spaces and bindings; authentication and
 //!   authorization of connections; the management API's service.
@@ -13,12 +15,14 @@
 //! - `main.rs`: the `gridmq` command line.
 
 pub mod apply;
+pub mod cert;
 pub mod config;
 mod connection;
 mod http;
 mod listener;
 pub mod namespace;
 pub mod telemetry;
+pub mod tls_reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +31,8 @@ use std::time::Duration;
 
 use gridmq_codec::ReasonCode;
 use gridmq_engine::Broker;
+use gridmq_transport::tls::{TlsAcceptor, TlsLoadError};
+use gridmq_transport::{Endpoint, ListenerKind};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -34,10 +40,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 pub use crate::config::Config;
-use crate::config::ListenerKind;
+use crate::config::ListenerConfig;
 use crate::connection::ConnectionContext;
 use crate::listener::{BoundListener, accept_loop};
 use crate::namespace::{Namespace, NamespaceStartError};
+use crate::tls_reload::TlsReloader;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,27 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A listener's certificates, keys or CA bundles could not be loaded.
+    #[error("listeners[{index}] ({kind} on {addr}): {source}")]
+    Tls {
+        /// The listener's position in the configuration.
+        index: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// Its configured address.
+        addr: SocketAddr,
+        /// The cause.
+        source: TlsLoadError,
+    },
+}
+
+/// A listener the server is accepting on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerAddr {
+    /// What it speaks.
+    pub kind: ListenerKind,
+    /// The bound address (the real port when configured with port 0).
+    pub addr: SocketAddr,
 }
 
 /// A running broker: its listeners' addresses and the handle to stop it.
@@ -64,8 +92,10 @@ pub enum StartError {
 pub struct Server {
     broker: Arc<Broker>,
     namespace: Arc<Namespace>,
-    mqtt_addrs: Vec<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    listeners: Vec<ListenerAddr>,
+    mqtt_addrs: Vec<SocketAddr>,
+    tls: TlsReloader,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
@@ -88,19 +118,13 @@ impl Server {
         let broker = Broker::new(engine);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let http_addr = match config.http.bind {
-            Some(bind) => Some(
-                http::start(&config.http, bind, namespace.clone(), &shutdown, &tracker)
-                    .await
-                    .map_err(|source| StartError::Bind { addr: bind, source })?,
-            ),
-            None => None,
-        };
         let global = Arc::new(Semaphore::new(
             config.server.max_connections.min(Semaphore::MAX_PERMITS),
         ));
-        let mut mqtt_addrs = Vec::new();
-        for listener in &config.listeners {
+        let acceptors = load_tls(&config.listeners)?;
+        let mut listeners = Vec::new();
+        let mut tls = TlsReloader::default();
+        for (listener, acceptor) in config.listeners.iter().zip(acceptors) {
             let tcp =
                 TcpListener::bind(listener.bind)
                     .await
@@ -112,14 +136,27 @@ impl Server {
                 addr: listener.bind,
                 source,
             })?;
-            let name: Arc<str> = match listener.kind {
-                ListenerKind::Mqtt => format!("mqtt://{addr}").into(),
-            };
+            let name: Arc<str> = format!("{}://{addr}", listener.kind.scheme()).into();
             info!(listener = %name, "listening");
-            mqtt_addrs.push(addr);
+            listeners.push(ListenerAddr {
+                kind: listener.kind,
+                addr,
+            });
+            if let Some(acceptor) = &acceptor {
+                tls.add(name.clone(), acceptor.clone());
+            }
+            let endpoint = Endpoint {
+                name,
+                kind: listener.kind,
+                proxy_protocol: listener.proxy_protocol,
+                trusted_proxies: listener.trusted_proxies.clone(),
+                tls: acceptor,
+                websocket: listener.websocket.clone().unwrap_or_default(),
+            };
             let bound = BoundListener {
                 listener: tcp,
-                name: name.clone(),
+                endpoint: Arc::new(endpoint),
+                handshake_timeout: listener.handshake_timeout,
                 limit: Arc::new(Semaphore::new(
                     listener.max_connections.min(Semaphore::MAX_PERMITS),
                 )),
@@ -128,29 +165,47 @@ impl Server {
                 broker: broker.clone(),
                 namespace: namespace.clone(),
                 shutdown: shutdown.clone(),
-                listener: name,
             };
             tracker.spawn(accept_loop(bound, ctx, global.clone(), tracker.clone()));
         }
+        let http_addr = match config.http.bind {
+            Some(bind) => {
+                let started =
+                    http::start(&config.http, bind, namespace.clone(), &shutdown, &tracker).await;
+                match started {
+                    Ok(addr) => Some(addr),
+                    Err(source) => {
+                        shutdown.cancel();
+                        return Err(StartError::Bind { addr: bind, source });
+                    }
+                }
+            }
+            None => None,
+        };
+        tls.spawn_watchers(&tracker, &shutdown);
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
         namespace.announce(&config.namespace);
         Ok(Self {
             broker,
             namespace,
-            mqtt_addrs,
             http_addr,
+            mqtt_addrs: listeners.iter().map(|l| l.addr).collect(),
+            listeners,
+            tls,
             shutdown,
             tracker,
             shutdown_timeout: config.server.shutdown_timeout,
         })
     }
 
-    /// The address of the first MQTT listener.
+    /// The address of the first `mqtt` (plain TCP) listener, or of the first listener
+    /// when there is none.
     pub fn mqtt_addr(&self) -> SocketAddr {
-        self.mqtt_addrs[0]
+        self.addr(ListenerKind::Mqtt)
+            .unwrap_or(self.listeners[0].addr)
     }
 
-    /// The addresses of all MQTT listeners, in configuration order.
+    /// The addresses of all listeners, in configuration order.
     pub fn mqtt_addrs(&self) -> &[SocketAddr] {
         &self.mqtt_addrs
     }
@@ -163,6 +218,24 @@ impl Server {
     /// The namespace, for inspection.
     pub fn namespace(&self) -> &Arc<Namespace> {
         &self.namespace
+    }
+
+    /// The address of the first listener of `kind`.
+    pub fn addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|l| l.kind == kind)
+            .map(|l| l.addr)
+    }
+
+    /// Every listener, in configuration order.
+    pub fn listeners(&self) -> &[ListenerAddr] {
+        &self.listeners
+    }
+
+    /// The handle that reloads TLS certificates (what SIGHUP does).
+    pub fn tls_reloader(&self) -> TlsReloader {
+        self.tls.clone()
     }
 
     /// The broker core, for inspection.
@@ -196,6 +269,27 @@ impl Server {
         }
         ShutdownReport { clean }
     }
+}
+
+/// Loads the TLS material of every listener that needs it, before anything binds.
+fn load_tls(listeners: &[ListenerConfig]) -> Result<Vec<Option<Arc<TlsAcceptor>>>, StartError> {
+    listeners
+        .iter()
+        .enumerate()
+        .map(|(index, listener)| {
+            let Some(tls) = listener.tls.clone().filter(|_| listener.kind.is_tls()) else {
+                return Ok(None);
+            };
+            TlsAcceptor::new(tls)
+                .map(|acceptor| Some(Arc::new(acceptor)))
+                .map_err(|source| StartError::Tls {
+                    index,
+                    kind: listener.kind.scheme(),
+                    addr: listener.bind,
+                    source,
+                })
+        })
+        .collect()
 }
 
 /// Fires the broker's timers: offline session expiry, delayed wills, retained expiry.

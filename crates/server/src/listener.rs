@@ -1,14 +1,17 @@
 //! Accept loops: one task per listener, a connection limit per listener and per server,
-//! and a task per connection tracked for shutdown.
+//! and a task per connection tracked for shutdown. The connection task runs the
+//! listener's handshakes (PROXY, TLS, WebSocket) within its handshake timeout, so a
+//! slow client never holds up the accept loop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use gridmq_transport::{Accepted, Endpoint};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::connection::{ConnectionContext, serve};
 
@@ -16,7 +19,8 @@ use crate::connection::{ConnectionContext, serve};
 #[derive(Debug)]
 pub(crate) struct BoundListener {
     pub(crate) listener: TcpListener,
-    pub(crate) name: Arc<str>,
+    pub(crate) endpoint: Arc<Endpoint>,
+    pub(crate) handshake_timeout: Duration,
     pub(crate) limit: Arc<Semaphore>,
 }
 
@@ -27,6 +31,7 @@ pub(crate) async fn accept_loop(
     global: Arc<Semaphore>,
     tracker: TaskTracker,
 ) {
+    let name = bound.endpoint.name.clone();
     let local: Option<SocketAddr> = bound.listener.local_addr().ok();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -42,7 +47,7 @@ pub(crate) async fn accept_loop(
             }
             Err(error) => {
                 // Out of file descriptors and similar: wait rather than spin.
-                warn!(listener = %bound.name, "accept failed: {error}");
+                warn!(listener = %name, "accept failed: {error}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
@@ -52,15 +57,48 @@ pub(crate) async fn accept_loop(
             bound.limit.clone().try_acquire_owned(),
             global.clone().try_acquire_owned(),
         ) else {
-            debug!(listener = %bound.name, %peer, "connection limit reached; closing");
+            debug!(listener = %name, %peer, "connection limit reached; closing");
             continue;
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
+        let endpoint = bound.endpoint.clone();
+        let timeout = bound.handshake_timeout;
         tracker.spawn(async move {
-            serve(ctx, stream, peer).await;
+            connection(ctx, &endpoint, timeout, stream, peer).await;
             drop((local_permit, global_permit));
         });
     }
-    debug!(listener = %bound.name, ?local, "stopped accepting");
+    debug!(listener = %name, ?local, "stopped accepting");
+}
+
+/// Runs the handshakes, then the MQTT connection.
+async fn connection(
+    ctx: ConnectionContext,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
+    let handshake = tokio::select! {
+        _ = ctx.shutdown.cancelled() => return,
+        result = tokio::time::timeout(timeout, endpoint.accept(stream, addr)) => result,
+    };
+    let (accepted, peer) = match handshake {
+        Ok(Ok(ready)) => ready,
+        Ok(Err(error)) => {
+            return info!(listener = %endpoint.name, peer = %addr, "closed before MQTT: {error}");
+        }
+        Err(_) => {
+            return info!(
+                listener = %endpoint.name,
+                peer = %addr,
+                "closed before MQTT: handshake not completed within {timeout:?}"
+            );
+        }
+    };
+    match accepted {
+        Accepted::Tcp(tcp) => serve(ctx, tcp, peer).await,
+        Accepted::Other(io) => serve(ctx, io, peer).await,
+    }
 }

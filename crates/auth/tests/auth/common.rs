@@ -202,6 +202,7 @@ pub(crate) fn tls_peer(chain: Vec<Vec<u8>>, with_fields: bool) -> PeerInfo {
         client_chain: chain,
         chain_verified: false,
         client_certificate,
+        ..TlsInfo::default()
     });
     peer
 }

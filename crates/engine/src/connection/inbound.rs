@@ -70,7 +70,10 @@ impl Connection {
 
         let (qos, packet_id, retain) = (publish.qos, publish.packet_id, publish.retain);
         let message = Arc::new(Message::from_publish(publish, now, Some(self.session.id)));
-        let (report, changes) = self.broker.publish_logged(message);
+        let (mut report, changes) = self.broker.publish_logged(message);
+        if !report.congested.is_empty() {
+            self.throttle_on(now, std::mem::take(&mut report.congested));
+        }
         let must_be_durable = !changes.is_empty();
         self.changes.extend(changes);
         self.stats.messages_received += 1;

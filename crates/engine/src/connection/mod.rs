@@ -93,8 +93,9 @@ pub struct ReauthRequest {
 enum Reauth {
     /// None asked for, or the last one answered.
     Idle,
-    /// The client asked; the server has not taken the request yet.
-    Requested(ReauthRequest),
+    /// The client asked; the server has not taken the request yet (boxed: an idle
+    /// connection should stay small).
+    Requested(Box<ReauthRequest>),
     /// The server took the request and has not answered.
     InProgress,
 }
@@ -123,7 +124,8 @@ pub struct Connection {
     last_received: Instant,
     client: ClientLimits,
     aliases_in: Vec<Option<TopicName>>,
-    will: Option<Will>,
+    /// Boxed: most connections have none, and an idle connection should stay small.
+    will: Option<Box<Will>>,
     session_expiry_at_connect: u32,
     /// The longest Session Expiry Interval this connection may set, in seconds.
     max_session_expiry: u32,
@@ -143,6 +145,16 @@ pub struct Connection {
     /// to a persistent session, and everything queued behind it).
     held: BytesMut,
     held_wait: Option<Wait>,
+    /// Congested sessions this connection's publications went to: while any is
+    /// congested, the driver stops reading from this client.
+    throttle: Option<Throttle>,
+}
+
+/// Flow control toward a publisher whose subscribers cannot keep up.
+#[derive(Debug)]
+struct Throttle {
+    inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    since: Instant,
 }
 
 impl Connection {
@@ -280,7 +292,7 @@ impl Connection {
             client,
             aliases_in: Vec::new(),
             auth_method: connect.properties.authentication_method.clone(),
-            will: connect.will,
+            will: connect.will.map(Box::new),
             session_expiry_at_connect: granted_expiry,
             max_session_expiry: max_expiry,
             reauth: Reauth::Idle,
@@ -292,6 +304,7 @@ impl Connection {
             acks_awaiting_durability: 0,
             held: BytesMut::new(),
             held_wait: None,
+            throttle: None,
         };
         connection.send(Packet::ConnAck(connack));
         connection
@@ -360,7 +373,7 @@ impl Connection {
     /// answered with [`Connection::complete_reauth`], another AUTH is a protocol error.
     pub fn take_reauth_request(&mut self) -> Option<ReauthRequest> {
         match std::mem::replace(&mut self.reauth, Reauth::InProgress) {
-            Reauth::Requested(request) if self.ending.is_none() => Some(request),
+            Reauth::Requested(request) if self.ending.is_none() => Some(*request),
             Reauth::Requested(_) => None,
             other => {
                 self.reauth = other;
@@ -416,10 +429,10 @@ impl Connection {
                 "AUTH before the previous re-authentication was answered",
             );
         }
-        self.reauth = Reauth::Requested(ReauthRequest {
+        self.reauth = Reauth::Requested(Box::new(ReauthRequest {
             method: method.clone(),
             data: auth.properties.authentication_data,
-        });
+        }));
     }
 
     /// Reports a decode error of the client's byte stream: the connection closes with
@@ -433,11 +446,77 @@ impl Connection {
         self.close(kick.reason, kick.message);
     }
 
-    /// Fires the keep-alive timer: a client silent for 1.5 times its Keep Alive is
-    /// disconnected ([MQTT-3.1.2-22]).
+    /// Whether the driver should stop reading from this client: its publications went
+    /// to sessions that have not drained their queues yet.
+    pub fn is_throttled(&self) -> bool {
+        self.throttle.is_some()
+    }
+
+    /// Ready once every congested session this client published to has drained (or
+    /// the throttle was lifted by its timeout).
+    ///
+    /// Cancel safety: polling takes nothing that is not recomputed.
+    pub fn poll_unthrottled(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(throttle) = &mut self.throttle else {
+            return Poll::Ready(());
+        };
+        throttle
+            .inboxes
+            .retain(|inbox| inbox.poll_uncongested(cx).is_pending());
+        if throttle.inboxes.is_empty() {
+            self.throttle = None;
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Tells the connection that reading resumed after a throttle: the client's bytes
+    /// were not being read, so its keep alive counts from now.
+    pub fn handle_unthrottled(&mut self, now: Instant) {
+        self.last_received = self.last_received.max(now);
+    }
+
+    fn throttle_on(
+        &mut self,
+        now: Instant,
+        inboxes: smallvec::SmallVec<[Arc<crate::inbox::Inbox>; 2]>,
+    ) {
+        match &mut self.throttle {
+            Some(throttle) => {
+                for inbox in inboxes {
+                    if !throttle.inboxes.iter().any(|i| Arc::ptr_eq(i, &inbox)) {
+                        throttle.inboxes.push(inbox);
+                    }
+                }
+            }
+            None => {
+                self.throttle = Some(Throttle {
+                    inboxes,
+                    since: now,
+                })
+            }
+        }
+    }
+
+    /// Fires timers: the keep-alive timeout — a client silent for 1.5 times its Keep
+    /// Alive is disconnected ([MQTT-3.1.2-22]) — and the throttle timeout, after which
+    /// sessions that did not drain count as stalled and stop throttling.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(throttle) = &self.throttle {
+            if now >= throttle.since + self.broker.config().congestion_timeout {
+                for inbox in &throttle.inboxes {
+                    inbox.mark_stalled();
+                }
+                self.throttle = None;
+            }
+        }
         if let Some(timeout) = self.keep_alive_timeout {
-            if self.ending.is_none() && now >= self.last_received + timeout {
+            // While throttled the client is not being read, so its silence proves nothing.
+            if self.ending.is_none()
+                && self.throttle.is_none()
+                && now >= self.last_received + timeout
+            {
                 self.close(
                     ReasonCode::KeepAliveTimeout,
                     format!(
@@ -451,9 +530,17 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (&self.ending, self.keep_alive_timeout) {
+        let keep_alive = match (&self.ending, self.keep_alive_timeout) {
             (None, Some(timeout)) => Some(self.last_received + timeout),
             _ => None,
+        };
+        let throttle = self
+            .throttle
+            .as_ref()
+            .map(|t| t.since + self.broker.config().congestion_timeout);
+        match (keep_alive, throttle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -518,7 +605,7 @@ impl Connection {
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let will = if ending.publish_will {
-            self.will.take()
+            self.will.take().map(|will| *will)
         } else {
             None
         };

@@ -257,3 +257,56 @@ fn second_connect_is_a_protocol_error() {
     );
     assert!(client.is_closing());
 }
+
+#[test]
+fn publishers_are_throttled_by_a_congested_subscriber_and_released_when_it_drains() {
+    let config = EngineConfig {
+        congestion_threshold: 3,
+        ..EngineConfig::default()
+    };
+    let mut h = Harness::with_config(config);
+    let (mut sub, _) = h.connect(connect_v5("sub", true, 0));
+    sub.subscribe(h.now, "t", QoS::AtLeastOnce);
+    let (mut publisher, _) = h.connect(connect_v5("pub", true, 0));
+    for _ in 0..2 {
+        publisher.publish(h.now, "t", b"x", QoS::AtLeastOnce, false);
+    }
+    assert!(!publisher.connection.as_ref().unwrap().is_throttled());
+    publisher.publish(h.now, "t", b"x", QoS::AtLeastOnce, false);
+    assert!(
+        publisher.connection.as_ref().unwrap().is_throttled(),
+        "three queued: congested"
+    );
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        publisher
+            .connection
+            .as_mut()
+            .unwrap()
+            .poll_unthrottled(&mut cx)
+            .is_pending()
+    );
+    assert_eq!(sub.publishes(h.now).len(), 3, "nothing was dropped");
+    assert!(
+        publisher
+            .connection
+            .as_mut()
+            .unwrap()
+            .poll_unthrottled(&mut cx)
+            .is_ready()
+    );
+
+    // A subscriber that never drains: the throttle gives up after the timeout.
+    for _ in 0..3 {
+        publisher.publish(h.now, "t", b"y", QoS::AtLeastOnce, false);
+    }
+    assert!(publisher.connection.as_ref().unwrap().is_throttled());
+    h.now += Duration::from_secs(6);
+    publisher.timeout(h.now);
+    assert!(
+        !publisher.connection.as_ref().unwrap().is_throttled(),
+        "stalled subscribers stop throttling"
+    );
+    publisher.publish(h.now, "t", b"z", QoS::AtLeastOnce, false);
+    assert!(!publisher.connection.as_ref().unwrap().is_throttled());
+}

@@ -86,7 +86,7 @@ pub(crate) struct Reply {
 impl Api {
     pub(crate) fn new(server: &Server, token: Option<&str>) -> Self {
         // reqwest is built without a default TLS provider; another test may have set one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let addr = server.http_addr().expect("the broker serves HTTP");
         Self {
             base: format!("http://{addr}"),
