@@ -5,6 +5,8 @@
 //! CA, an expired certificate, a wrong thumbprint. Removing the CA disconnects the
 //! sessions it vouched for; adding another does not. Certificates are made at test time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 mod tls_support;
 

@@ -3,6 +3,8 @@
 //! token as Password (3.1.1); claims as attributes in topic templates; bad tokens;
 //! re-authentication with AUTH 0x19; a session ending when its token expires.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use bytes::Bytes;

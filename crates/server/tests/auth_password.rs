@@ -1,6 +1,8 @@
 //! Namespace mode with passwords (argon2 hashes on client resources), MQTT 5 and 3.1.1:
 //! who gets in, with which CONNACK code, and that a refusal names no secret.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{ConnectReturnCode, Packet, ProtocolVersion, QoS, ReasonCode, TopicName, Will};

@@ -2,6 +2,8 @@
 //! allow with a name and attributes, deny, and a webhook that is slow, down or answers
 //! garbage (Server unavailable); a decision's expiration ends the session.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use base64::Engine as _;

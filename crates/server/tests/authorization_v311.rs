@@ -2,6 +2,8 @@
 //! authorized" to a PUBLISH: the connection is closed. A denied SUBSCRIBE filter gets
 //! 0x80.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{Packet, ProtocolVersion, QoS, ReasonCode};

@@ -3,6 +3,8 @@
 //! only reach authorized subscriptions, templates with attributes and shared
 //! subscriptions are checked on their filter.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{

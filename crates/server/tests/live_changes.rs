@@ -4,6 +4,8 @@
 //! without disconnecting; a session resumed after its rights shrank keeps only the
 //! subscriptions still allowed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{Connect, Packet, ProtocolVersion, QoS, ReasonCode};

@@ -4,6 +4,8 @@
 //! documents, persistence across restarts, and the `gridmq apply` / `gridmq passwd` /
 //! `gridmq serve --namespace` command lines.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{ProtocolVersion, ReasonCode};
@@ -527,6 +529,28 @@ async fn resources_outlive_a_restart_in_the_state_file() {
         "{error}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn internal_failures_are_500_without_their_cause() {
+    let dir = temp_dir("unwritable");
+    let state_file = dir.join("namespace.json");
+    let server = namespace_broker(json!({}), |config| {
+        config.namespace.state_file = Some(state_file.clone());
+    })
+    .await;
+    let api = Api::new(&server, None);
+    // The state file's directory disappears: the next change cannot be kept.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let reply = api.put("/api/v1/clients/dev-1", json!({})).await;
+    reply.assert_problem(500);
+    let text = reply.body.to_string();
+    assert!(
+        !text.contains(dir.to_str().unwrap()),
+        "the cause stays in the log: {text}"
+    );
+    // Nothing changed.
+    api.get("/api/v1/clients/dev-1").await.assert_problem(404);
 }
 
 #[tokio::test]

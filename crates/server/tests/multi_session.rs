@@ -3,6 +3,8 @@
 //! takes its session over; another identity presenting it is not authorized. MQTT 5 and
 //! 3.1.1.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use gridmq_codec::{Connect, ConnectReturnCode, ProtocolVersion, ReasonCode};

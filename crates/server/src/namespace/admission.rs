@@ -13,7 +13,7 @@ use gridmq_auth::{AuthFailure, AuthRequest};
 use gridmq_codec::ReasonCode;
 use gridmq_engine::{Authorizer, ConnectPlan, ConnectionControl, Kick, ReauthRequest, Refusal};
 use gridmq_transport::PeerInfo;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::Namespace;
 use super::sessions::{LiveSession, Login, Registration};
@@ -129,7 +129,7 @@ impl Namespace {
                 ));
             }
         }
-        info!(authentication_name = %shown(Some(&name)), %method, "authenticated");
+        debug!(authentication_name = %shown(Some(&name)), %method, "authenticated");
         Ok(Admission { registration })
     }
 

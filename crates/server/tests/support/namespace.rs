@@ -120,7 +120,7 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_owned());
         }
-        let response = within(&format!("{url}"), request.send())
+        let response = within(&url, request.send())
             .await
             .expect("the HTTP request completes");
         let status = response.status().as_u16();
