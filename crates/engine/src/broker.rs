@@ -21,7 +21,7 @@ use crate::message::{Delivery, Message, SessionId};
 use crate::persist::{
     Change, EntryState, Persistence, Snapshot, StoredEntry, StoredSession, StoredWill, Ticket,
 };
-use crate::registry::{Registry, Slot, SlotState, Waiter};
+use crate::registry::{Offline, Registry, Slot, SlotState, Waiter};
 use crate::retained::{RetainOutcome, RetainedStore};
 use crate::router::Subscriber;
 use crate::router::{RouteReport, Router};
@@ -298,7 +298,8 @@ impl Broker {
             ));
         }
         if !connect.client_id.is_empty() {
-            let client_id = connect.client_id.clone();
+            // Owned, so that the session's name does not keep CONNECT's receive buffer.
+            let client_id = connect.client_id.compact();
             return Ok(ConnectPlan {
                 connect,
                 client_id,
@@ -415,12 +416,13 @@ impl Broker {
                     control,
                 })
             }
-            SlotState::Offline { .. } => {
+            SlotState::Offline(_) => {
                 let state = std::mem::replace(&mut slot.state, SlotState::Online(control));
                 registry.set_owner(&plan.client_id, plan.owner.clone());
-                let SlotState::Offline { session, will, .. } = state else {
+                let SlotState::Offline(offline) = state else {
                     return Claim::Ready(Claimed { previous: None });
                 };
+                let Offline { session, will, .. } = *offline;
                 Claim::Ready(Claimed {
                     previous: Some((session, will)),
                 })
@@ -565,12 +567,12 @@ impl Broker {
                     let expires_at = expiry_deadline(session.expiry_interval, now);
                     registry.schedule(&client_id, session.id, expires_at, will.as_ref());
                     if let Some(slot) = registry.slots.get_mut(&client_id) {
-                        slot.state = SlotState::Offline {
+                        slot.state = SlotState::Offline(Box::new(Offline {
                             session,
                             disconnected_at: now,
                             expires_at,
                             will,
-                        };
+                        }));
                     }
                 }
                 Some(HandoffOutcome::Fresh) => {
@@ -685,15 +687,15 @@ impl Broker {
                 let Some(slot) = registry.slots.get_mut(&timer.client_id) else {
                     continue;
                 };
-                let SlotState::Offline {
+                let SlotState::Offline(offline) = &mut slot.state else {
+                    continue;
+                };
+                let Offline {
                     session,
                     disconnected_at,
                     expires_at,
                     will,
-                } = &mut slot.state
-                else {
-                    continue;
-                };
+                } = &mut **offline;
                 if session.id != timer.session {
                     continue;
                 }
@@ -701,10 +703,11 @@ impl Broker {
                 if expires_at.is_some_and(|at| at <= now) {
                     wills.extend(fired);
                     if let Some(Slot {
-                        state: SlotState::Offline { session, will, .. },
+                        state: SlotState::Offline(offline),
                         ..
                     }) = registry.remove(&timer.client_id)
                     {
+                        let Offline { session, will, .. } = *offline;
                         ended.push((session, will));
                     }
                     continue;
@@ -861,12 +864,12 @@ impl Broker {
         registry.insert(
             client_id,
             Slot {
-                state: SlotState::Offline {
+                state: SlotState::Offline(Box::new(Offline {
                     session,
                     disconnected_at,
                     expires_at,
                     will,
-                },
+                })),
                 owner,
                 waiter: None,
             },

@@ -16,19 +16,22 @@ use crate::session::Session;
 use crate::will::PendingWill;
 
 /// Who holds a client id's session.
-// One per client id; the offline variant's will is the bulk of it and is needed there.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum SlotState {
     /// A connection holds the session.
     Online(Arc<ConnectionControl>),
-    /// No connection; the session waits for its client or its expiry.
-    Offline {
-        session: Box<Session>,
-        disconnected_at: Instant,
-        expires_at: Option<Instant>,
-        will: Option<PendingWill>,
-    },
+    /// No connection; the session waits for its client or its expiry. Boxed, so that
+    /// the registry's table stays small for the many sessions that are online.
+    Offline(Box<Offline>),
+}
+
+/// A session waiting offline.
+#[derive(Debug)]
+pub(crate) struct Offline {
+    pub(crate) session: Box<Session>,
+    pub(crate) disconnected_at: Instant,
+    pub(crate) expires_at: Option<Instant>,
+    pub(crate) will: Option<PendingWill>,
 }
 
 /// A connection waiting for the live one to hand the session over.

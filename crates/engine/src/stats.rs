@@ -55,6 +55,7 @@ impl Stats {
 /// Counters a connection accumulates between flushes to [`Stats`].
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LocalStats {
+    pub(crate) bytes_received: u64,
     pub(crate) messages_received: u64,
     pub(crate) messages_sent: u64,
     pub(crate) dropped_too_large: u64,
@@ -65,6 +66,7 @@ pub(crate) struct LocalStats {
 
 impl LocalStats {
     pub(crate) fn flush(&mut self, stats: &Stats) {
+        Stats::add(&stats.bytes_received, self.bytes_received);
         Stats::add(&stats.messages_received, self.messages_received);
         Stats::add(&stats.messages_sent, self.messages_sent);
         Stats::add(&stats.dropped_too_large, self.dropped_too_large);

@@ -289,6 +289,7 @@ async fn main() {
         ],
         ..Config::default()
     };
+    config.storage.in_memory = true;
     config.mqtt.max_queued_messages = args.messages * 2;
     config.mqtt.max_queued_bytes = ByteSize::gib(4);
     let server = Server::start(config).await.unwrap();

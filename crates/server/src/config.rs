@@ -33,10 +33,12 @@ pub struct Config {
     pub namespace: NamespaceConfig,
     /// The HTTP listener (management API, health).
     pub http: HttpConfig,
+    /// Durable state.
+    pub storage: StorageConfig,
 }
 
 /// The top-level sections, for the key-by-key check.
-const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "namespace", "http"];
+const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "namespace", "http", "storage"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -47,6 +49,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             namespace: NamespaceConfig::default(),
             http: HttpConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -255,6 +258,49 @@ impl Default for HttpConfig {
     }
 }
 
+/// When the store forces committed batches to stable storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncMode {
+    /// Sync every batch as soon as the writer takes it.
+    Always,
+    /// Gather writes for up to `commit_interval`, then sync them together.
+    #[default]
+    Batch,
+    /// Never sync: writes survive a crash of the process, not of the machine.
+    Os,
+}
+
+/// Where and how durable state is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// The data directory, created on first start. A relative path is taken from the
+    /// configuration file's directory (from the working directory without one).
+    pub data_dir: PathBuf,
+    /// Keep everything in memory: nothing survives a restart.
+    pub in_memory: bool,
+    /// When committed writes are synced to disk.
+    pub fsync: FsyncMode,
+    /// How long the writer gathers writes into one batch (fsync `batch`).
+    #[serde(with = "humantime_serde")]
+    pub commit_interval: Duration,
+    /// Start on a store with corrupt records by skipping (and dropping) them.
+    pub salvage: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("gridmq-data"),
+            in_memory: false,
+            fsync: FsyncMode::Batch,
+            commit_interval: Duration::from_millis(1),
+            salvage: false,
+        }
+    }
+}
+
 /// A secret that `Debug` does not show.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -428,6 +474,7 @@ impl Config {
             mqtt: section("mqtt", table.get("mqtt"), &mut errors),
             namespace: section("namespace", table.get("namespace"), &mut errors),
             http: section("http", table.get("http"), &mut errors),
+            storage: section("storage", table.get("storage"), &mut errors),
         };
         match table.get("listeners") {
             None => config.listeners = Config::default().listeners,

@@ -8,6 +8,7 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -45,9 +46,12 @@ pub(crate) struct ConnectionContext {
     pub(crate) shutdown: CancellationToken,
 }
 
-/// Serves one client connection until it ends.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: PeerInfo) {
-    let span = tracing::info_span!(
+/// Serves one client connection until it ends. The peer is boxed: it is large and an
+/// idle connection's task should stay small.
+pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
+    // Debug level: an enabled span costs memory per connection for its whole life, so
+    // info-level events below carry `peer` and `client_id` themselves.
+    let span = tracing::debug_span!(
         "conn",
         listener = %peer.listener,
         peer = %peer.remote_addr,
@@ -76,7 +80,61 @@ fn describe_peer(peer: &PeerInfo) {
     );
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
+async fn run<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
+    // The opening (CONNECT, session claim, refusals and their timers) runs boxed: its
+    // state is large and needed once, so it is freed before the connection settles in.
+    let Some(opened) = Box::pin(open(&ctx, io, peer)).await else {
+        return;
+    };
+    let mut opened = opened;
+    // Borrowed whole rather than taken apart: each field moved out would take its own
+    // room in this task for the connection's life.
+    drive(&mut opened).await;
+    let mut io = finish(opened);
+    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+}
+
+/// Ends the connection (session released, will published if due) and logs how; gives
+/// back the stream to close.
+fn finish<T: Transport>(opened: Opened<T>) -> T {
+    let Opened {
+        connection,
+        io,
+        peer,
+        ..
+    } = opened;
+    let client_id = connection.client_id().to_owned();
+    let ending = connection.finish(Instant::now().into_std());
+    if ending.by_client
+        || ending.reason == ReasonCode::SessionTakenOver
+        || ending.reason == ReasonCode::ServerShuttingDown
+    {
+        debug!(reason = %ending.reason, "disconnected: {}", ending.message);
+    } else {
+        info!(%peer, %client_id, reason = %ending.reason, "disconnected: {}", ending.message);
+    }
+    io
+}
+
+/// An established connection, ready for its event loop.
+struct Opened<T> {
+    connection: Connection,
+    io: T,
+    read_buf: BytesMut,
+    decoder: Decoder,
+    /// The client's address, for log lines.
+    peer: SocketAddr,
+    /// Namespace mode only: the session's credentials (expiry, re-authentication).
+    auth: Option<Box<SessionAuth>>,
+}
+
+/// Reads CONNECT, checks it, claims the session and establishes the connection; `None`
+/// when the client was refused or went away.
+async fn open<T: Transport>(
+    ctx: &ConnectionContext,
+    mut io: T,
+    peer: Box<PeerInfo>,
+) -> Option<Opened<T>> {
     describe_peer(&peer);
     let broker = ctx.broker.clone();
     let config = broker.config();
@@ -89,25 +147,35 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     )
     .await
     {
-        Err(_) => return debug!("closed: no CONNECT within {:?}", config.connect_timeout),
+        Err(_) => {
+            debug!("closed: no CONNECT within {:?}", config.connect_timeout);
+            return None;
+        }
         Ok(Err(ConnectError::Io(error))) if error.kind() == std::io::ErrorKind::InvalidData => {
             // A transport-level violation (e.g. a WebSocket text frame): the stream is
             // intact enough to say goodbye (a close frame).
-            info!("closed before CONNECT: {error}");
+            info!(peer = %peer.remote_addr, "closed before CONNECT: {error}");
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
-            return;
+            return None;
         }
-        Ok(Err(ConnectError::Io(error))) => return debug!("closed before CONNECT: {error}"),
+        Ok(Err(ConnectError::Io(error))) => {
+            debug!("closed before CONNECT: {error}");
+            return None;
+        }
         Ok(Err(ConnectError::Decode { error, v5 })) => {
-            info!("refused: invalid CONNECT: {error}");
-            return refuse_invalid_connect(&mut io, v5, &error).await;
+            info!(peer = %peer.remote_addr, "refused: invalid CONNECT: {error}");
+            refuse_invalid_connect(&mut io, v5, &error, peer.remote_addr).await;
+            return None;
         }
         Ok(Ok(connect)) => connect,
     };
     let version = connect.protocol;
     let mut plan = match broker.check_connect(connect) {
         Ok(plan) => plan,
-        Err(refusal) => return refuse(&mut io, version, &refusal).await,
+        Err(refusal) => {
+            refuse(&mut io, version, &refusal, peer.remote_addr).await;
+            return None;
+        }
     };
     let control = Arc::new(ConnectionControl::new());
     // Namespace mode: who is this, and what may it do? Bounded like the CONNECT read.
@@ -125,7 +193,10 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
         });
         match admitted {
             Ok(admission) => Some(admission),
-            Err(refusal) => return refuse(&mut io, version, &refusal).await,
+            Err(refusal) => {
+                refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                return None;
+            }
         }
     } else {
         None
@@ -136,23 +207,30 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     };
     let claimed = match broker.claim(&plan, control.clone()) {
         Claim::Ready(claimed) => claimed,
-        Claim::Refused(refusal) => return refuse(&mut io, version, &refusal).await,
+        Claim::Refused(refusal) => {
+            refuse(&mut io, version, &refusal, peer.remote_addr).await;
+            return None;
+        }
         Claim::Wait(pending) => {
             match tokio::time::timeout(HANDOFF_TIMEOUT, poll_fn(|cx| pending.poll(cx))).await {
                 Ok(Ok(claimed)) => claimed,
-                Ok(Err(refusal)) => return refuse(&mut io, version, &refusal).await,
+                Ok(Err(refusal)) => {
+                    refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                    return None;
+                }
                 Err(_) => {
                     broker.abandon_claim(pending, Instant::now().into_std());
                     let refusal = Refusal::new(
                         ReasonCode::ServerBusy,
                         "the previous connection did not let go in time",
                     );
-                    return refuse(&mut io, version, &refusal).await;
+                    refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                    return None;
                 }
             }
         }
     };
-    let mut connection = Connection::establish(
+    let connection = Connection::establish(
         broker.clone(),
         plan,
         claimed,
@@ -162,18 +240,21 @@ async fn run<T: Transport>(ctx: ConnectionContext, mut io: T, peer: PeerInfo) {
     );
     tracing::Span::current().record("client_id", connection.client_id());
     debug!(%version, "connected");
-    let mut auth = SessionAuth::new(&ctx.namespace, admission);
-    drive(&ctx, &mut connection, &mut io, read_buf, decoder, &mut auth).await;
-    let ending = connection.finish(Instant::now().into_std());
-    if ending.by_client
-        || ending.reason == ReasonCode::SessionTakenOver
-        || ending.reason == ReasonCode::ServerShuttingDown
-    {
-        debug!(reason = %ending.reason, "disconnected: {}", ending.message);
-    } else {
-        info!(reason = %ending.reason, "disconnected: {}", ending.message);
+    if ctx.shutdown.is_cancelled() {
+        // Shutdown kicked every live connection before this one took its session.
+        connection.control().kick(
+            ReasonCode::ServerShuttingDown,
+            "the server is shutting down",
+        );
     }
-    let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
+    Some(Opened {
+        connection,
+        io,
+        read_buf,
+        decoder,
+        peer: peer.remote_addr,
+        auth: admission.map(|admission| SessionAuth::new(&ctx.namespace, admission)),
+    })
 }
 
 enum ConnectError {
@@ -219,14 +300,19 @@ async fn read_connect<T: Transport>(
 /// Answers a CONNECT that could not be decoded: an unknown protocol level gets the
 /// v3 return code 0x01 ([MQTT-3.1.2-2]); a v5 CONNECT gets CONNACK with the error's
 /// reason code; anything else is just closed.
-async fn refuse_invalid_connect<T: Transport>(io: &mut T, v5: bool, error: &DecodeError) {
+async fn refuse_invalid_connect<T: Transport>(
+    io: &mut T,
+    v5: bool,
+    error: &DecodeError,
+    peer: SocketAddr,
+) {
     let version = match error {
         DecodeError::UnsupportedProtocol { .. } => ProtocolVersion::V3_1_1,
         _ if v5 => ProtocolVersion::V5,
         _ => return,
     };
     let refusal = Refusal::new(error.reason_code(), error.to_string());
-    refuse(io, version, &refusal).await;
+    refuse(io, version, &refusal, peer).await;
 }
 
 /// Whether `raw` starts like an MQTT 5 CONNECT (protocol name "MQTT", level 5).
@@ -242,8 +328,13 @@ fn sniff_v5_connect(raw: &[u8]) -> bool {
     *first == 0x10 && raw.get(header..header + 7) == Some(b"\x00\x04MQTT\x05")
 }
 
-async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Refusal) {
-    info!(reason = %refusal.reason, "refused: {}", refusal.message);
+async fn refuse<T: Transport>(
+    io: &mut T,
+    version: ProtocolVersion,
+    refusal: &Refusal,
+    peer: SocketAddr,
+) {
+    info!(%peer, reason = %refusal.reason, "refused: {}", refusal.message);
     let mut ack = ConnAck {
         session_present: false,
         reason_code: refusal.reason,
@@ -265,55 +356,72 @@ async fn refuse<T: Transport>(io: &mut T, version: ProtocolVersion, refusal: &Re
 type ReauthCheck = Pin<Box<dyn Future<Output = Result<(), Kick>> + Send>>;
 
 /// A namespace session's credentials while it runs: when they expire, and a
-/// re-authentication in progress.
+/// re-authentication in progress. Boxed and absent in open mode, so an idle connection
+/// there pays nothing for it.
 struct SessionAuth {
     namespace: Arc<Namespace>,
-    admission: Option<Admission>,
-    expires: Option<Instant>,
+    admission: Admission,
+    /// Fires when the credentials expire; `None` when they never do.
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
     reauth: Option<ReauthCheck>,
 }
 
 impl SessionAuth {
-    fn new(namespace: &Arc<Namespace>, admission: Option<Admission>) -> Self {
-        let mut auth = Self {
+    fn new(namespace: &Arc<Namespace>, admission: Admission) -> Box<Self> {
+        let mut auth = Box::new(Self {
             namespace: namespace.clone(),
             admission,
-            expires: None,
+            expiry: None,
             reauth: None,
-        };
+        });
         auth.update_expiry();
         auth
     }
 
     fn update_expiry(&mut self) {
-        self.expires = self.admission.as_ref().and_then(|a| {
-            let at = self.namespace.expires_at(a.session())?;
-            Some(Instant::now() + until(at))
-        });
+        self.expiry = self
+            .namespace
+            .expires_at(self.admission.session())
+            .map(|at| Box::pin(tokio::time::sleep_until(Instant::now() + until(at))));
     }
 
-    /// Starts checking a re-authentication the client asked for.
-    fn start_reauth(&mut self, connection: &mut Connection) {
-        let Some(request) = connection.take_reauth_request() else {
-            return;
-        };
-        match &self.admission {
-            Some(admission) => {
-                let check = self
-                    .namespace
-                    .reauthenticate(admission.session().clone(), request);
-                self.reauth = Some(Box::pin(check));
+    /// Polls the expiry and a re-authentication in progress.
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>, closing: bool) -> Poll<Event> {
+        if let Some(expiry) = self.expiry.as_mut() {
+            if !closing && expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Expired);
             }
-            None => connection.complete_reauth(Err(Kick {
-                reason: ReasonCode::NotAuthorized,
-                message: "re-authentication is not supported here".to_owned(),
-            })),
         }
+        if let Some(check) = self.reauth.as_mut() {
+            if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
+                return Poll::Ready(Event::Reauthenticated(outcome));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Starts checking a re-authentication the client asked for; outside namespace mode
+/// there is nothing to check it against.
+fn start_reauth(auth: &mut Option<Box<SessionAuth>>, connection: &mut Connection) {
+    let Some(request) = connection.take_reauth_request() else {
+        return;
+    };
+    match auth {
+        Some(auth) => {
+            let check = auth
+                .namespace
+                .reauthenticate(auth.admission.session().clone(), request);
+            auth.reauth = Some(Box::pin(check));
+        }
+        None => connection.complete_reauth(Err(Kick {
+            reason: ReasonCode::NotAuthorized,
+            message: "re-authentication is not supported here".to_owned(),
+        })),
     }
 }
 
 enum Event {
-    Shutdown,
     Kick(Kick),
     Timer,
     Expired,
@@ -327,21 +435,23 @@ enum Event {
 }
 
 /// The event loop of an established connection; returns when the connection is over.
-async fn drive<T: Transport>(
-    ctx: &ConnectionContext,
-    connection: &mut Connection,
-    io: &mut T,
-    mut read_buf: BytesMut,
-    mut decoder: Decoder,
-    auth: &mut SessionAuth,
-) {
+///
+/// Shutdown reaches the loop as a close request through the connection's control (see
+/// `Server::shutdown`), so the loop holds no shutdown future of its own.
+async fn drive<T: Transport>(opened: &mut Opened<T>) {
+    let Opened {
+        connection,
+        io,
+        read_buf,
+        decoder,
+        peer,
+        auth,
+    } = opened;
+    let (connection, io, peer) = (connection, io, *peer);
     let control = connection.control().clone();
     let mut write_buf = BytesMut::new();
-    let mut cancelled = pin!(ctx.shutdown.cancelled());
-    let mut shutting_down = false;
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
-    let mut expiry = pin!(tokio::time::sleep_until(auth.expires.unwrap_or(far_future)));
     let mut close_deadline: Option<Instant> = None;
     // Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
     let mut unflushed = false;
@@ -351,8 +461,8 @@ async fn drive<T: Transport>(
     let mut now = Instant::now();
     // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
     // into, so an idle connection holds none.
-    handle_input(connection, &mut decoder, &mut read_buf, now);
-    auth.start_reauth(connection);
+    handle_input(connection, decoder, read_buf, now, peer);
+    start_reauth(auth, connection);
     fill(connection, &mut write_buf, now);
 
     loop {
@@ -376,23 +486,16 @@ async fn drive<T: Transport>(
         let can_read = !connection.is_closing()
             && !connection.is_throttled()
             && write_buf.len() < WRITE_HIGH_WATER;
-        let expiry_armed = auth.expires.is_some() && !connection.is_closing();
         let event = poll_fn(|cx| {
-            if !shutting_down && cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Shutdown);
-            }
             if let Poll::Ready(kick) = control.poll_kick(cx) {
                 return Poll::Ready(Event::Kick(kick));
             }
             if timer_armed && sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Timer);
             }
-            if expiry_armed && expiry.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Expired);
-            }
-            if let Some(check) = auth.reauth.as_mut() {
-                if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
-                    return Poll::Ready(Event::Reauthenticated(outcome));
+            if let Some(auth) = auth.as_mut() {
+                if let Poll::Ready(event) = auth.poll_event(cx, connection.is_closing()) {
+                    return Poll::Ready(event);
                 }
             }
             if !write_buf.is_empty() {
@@ -405,7 +508,7 @@ async fn drive<T: Transport>(
                 }
             }
             if can_read {
-                if let Poll::Ready(result) = io.poll_read_into(cx, &mut read_buf, READ_RESERVE) {
+                if let Poll::Ready(result) = io.poll_read_into(cx, read_buf, READ_RESERVE) {
                     return Poll::Ready(Event::Read(result));
                 }
             }
@@ -424,27 +527,26 @@ async fn drive<T: Transport>(
         .await;
         now = Instant::now();
         match event {
-            Event::Shutdown => {
-                shutting_down = true;
+            Event::Kick(kick) => connection.handle_kick(kick),
+            Event::Expired => {
+                if let Some(auth) = auth.as_mut() {
+                    auth.expiry = None;
+                }
                 connection.handle_kick(Kick {
-                    reason: ReasonCode::ServerShuttingDown,
-                    message: "the server is shutting down".to_owned(),
+                    reason: ReasonCode::NotAuthorized,
+                    message: "the credentials expired (token exp, webhook expiration or \
+                              certificate validity); re-authenticate before they do"
+                        .to_owned(),
                 });
             }
-            Event::Kick(kick) => connection.handle_kick(kick),
-            Event::Expired => connection.handle_kick(Kick {
-                reason: ReasonCode::NotAuthorized,
-                message: "the credentials expired (token exp, webhook expiration or certificate \
-                          validity); re-authenticate before they do"
-                    .to_owned(),
-            }),
             Event::Reauthenticated(outcome) => {
-                auth.reauth = None;
                 let renewed = outcome.is_ok();
                 connection.complete_reauth(outcome);
-                if renewed {
-                    auth.update_expiry();
-                    expiry.as_mut().reset(auth.expires.unwrap_or(far_future));
+                if let Some(auth) = auth.as_mut() {
+                    auth.reauth = None;
+                    if renewed {
+                        auth.update_expiry();
+                    }
                 }
             }
             Event::Timer => {
@@ -459,7 +561,7 @@ async fn drive<T: Transport>(
             | Event::Read(Ok(0)) => return,
             Event::Read(Err(error)) => {
                 if error.kind() == std::io::ErrorKind::InvalidData {
-                    info!("closed: {error}");
+                    info!(%peer, client_id = connection.client_id(), "closed: {error}");
                 }
                 return;
             }
@@ -469,15 +571,15 @@ async fn drive<T: Transport>(
             }
             Event::Flushed(Ok(())) => unflushed = false,
             Event::Read(Ok(read)) => {
-                gridmq_engine::Stats::add(&ctx.broker.stats().bytes_received, read as u64);
-                handle_input(connection, &mut decoder, &mut read_buf, now);
-                auth.start_reauth(connection);
+                connection.count_received(read);
+                handle_input(connection, decoder, read_buf, now, peer);
+                start_reauth(auth, connection);
             }
             Event::Unthrottled => {
                 connection.handle_unthrottled(now.into_std());
                 // Packets read before the throttle are still waiting in the buffer.
-                handle_input(connection, &mut decoder, &mut read_buf, now);
-                auth.start_reauth(connection);
+                handle_input(connection, decoder, read_buf, now, peer);
+                start_reauth(auth, connection);
             }
             Event::Deliveries | Event::Durable => {}
         }
@@ -494,6 +596,7 @@ fn handle_input(
     decoder: &mut Decoder,
     buf: &mut BytesMut,
     now: Instant,
+    peer: SocketAddr,
 ) {
     let now = now.into_std();
     // A throttled connection stops taking packets: the rest wait in the buffer.
@@ -502,7 +605,7 @@ fn handle_input(
             Ok(Some(packet)) => connection.handle_packet(now, packet),
             Ok(None) => break,
             Err(error) => {
-                info!(reason = %error.reason_code(), "protocol violation: {error}");
+                info!(%peer, client_id = connection.client_id(), reason = %error.reason_code(), "protocol violation: {error}");
                 connection.handle_decode_error(&error);
                 buf.clear();
             }

@@ -9,6 +9,7 @@
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
 //! - [`namespace`]: clients, groups, topic spaces and bindings; authentication and
 //!   authorization of connections; the management API's service.
+//! - `storage`: the data directory: opening, restoring and flushing durable state.
 //! - `http`: the HTTP listener.
 //! - [`apply`]: `gridmq apply`, a resources document sent to a running broker.
 //! - [`telemetry`]: logging setup.
@@ -21,6 +22,7 @@ mod connection;
 mod http;
 mod listener;
 pub mod namespace;
+mod storage;
 pub mod telemetry;
 pub mod tls_reload;
 
@@ -76,6 +78,26 @@ pub enum StartError {
         /// The cause.
         source: TlsLoadError,
     },
+    /// The data directory could not be opened or read.
+    #[error("cannot use the data directory {dir}: {source}{hint}", hint = storage_hint(source))]
+    Storage {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The cause.
+        source: gridmq_store::StoreError,
+    },
+}
+
+fn storage_hint(error: &gridmq_store::StoreError) -> &'static str {
+    match error {
+        gridmq_store::StoreError::Corrupt(_) => {
+            " (start with --salvage to skip and drop the corrupt records)"
+        }
+        gridmq_store::StoreError::IncompatibleSchema { .. } => {
+            " (it was written by another version of gridmq; it is left untouched)"
+        }
+        _ => "",
+    }
 }
 
 /// A listener the server is accepting on.
@@ -99,6 +121,22 @@ pub struct Server {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     shutdown_timeout: Duration,
+    storage: Option<StorageHandle>,
+}
+
+/// The durable store of a running server, closed at shutdown.
+struct StorageHandle {
+    queue: Arc<gridmq_store::CommitQueue>,
+    store: Option<Arc<gridmq_store_redb::RedbStore>>,
+    dir: std::path::PathBuf,
+}
+
+impl std::fmt::Debug for StorageHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageHandle")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a shutdown went.
@@ -108,14 +146,53 @@ pub struct ShutdownReport {
     pub clean: bool,
 }
 
+/// The file in the data directory that keeps namespace resources changed through the
+/// management API, when `namespace.state_file` names no other.
+pub const NAMESPACE_STATE_FILE: &str = "namespace.json";
+
 impl Server {
     /// Validates the configuration, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         config.validate()?;
-        let namespace = Namespace::open(&config.namespace).await?;
+        let storage_config = config.storage.clone();
+        let dir = storage_config.data_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || storage::open(&storage_config))
+            .await
+            .map_err(|error| StartError::Storage {
+                dir: dir.clone(),
+                source: gridmq_store::StoreError::Backend(error.to_string()),
+            })?
+            .map_err(|source| StartError::Storage {
+                dir: dir.clone(),
+                source,
+            })?;
+        // Namespace resources live in the data directory unless a state file is named.
+        let mut namespace_config = config.namespace.clone();
+        if namespace_config.state_file.is_none() && opened.queue.is_some() {
+            namespace_config.state_file = Some(dir.join(NAMESPACE_STATE_FILE));
+        }
+        let namespace = Namespace::open(&namespace_config).await?;
         let mut engine = config.mqtt.to_engine();
         engine.delegate_authentication_methods = namespace.enforced();
-        let broker = Broker::new(engine);
+        let clock =
+            gridmq_engine::WallClock::new(std::time::Instant::now(), std::time::SystemTime::now());
+        let broker = Broker::with_persistence(engine, opened.persistence(), clock);
+        let restored = broker.restore(&opened.snapshot, std::time::Instant::now());
+        let storage = match &opened.queue {
+            Some(queue) => {
+                storage::log_restored(&dir, &opened, &restored);
+                Some(StorageHandle {
+                    queue: queue.clone(),
+                    store: opened.store.clone(),
+                    dir: dir.clone(),
+                })
+            }
+            None => {
+                info!("state is kept in memory only: nothing survives a restart");
+                None
+            }
+        };
+        drop(opened);
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let global = Arc::new(Semaphore::new(
@@ -184,7 +261,7 @@ impl Server {
         };
         tls.spawn_watchers(&tracker, &shutdown);
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
-        namespace.announce(&config.namespace);
+        namespace.announce(&namespace_config);
         Ok(Self {
             broker,
             namespace,
@@ -195,6 +272,7 @@ impl Server {
             shutdown,
             tracker,
             shutdown_timeout: config.server.shutdown_timeout,
+            storage,
         })
     }
 
@@ -262,6 +340,13 @@ impl Server {
         let clean = tokio::time::timeout(self.shutdown_timeout, self.tracker.wait())
             .await
             .is_ok();
+        if let Some(storage) = self.storage {
+            // Everything acknowledged is already durable; this writes what followed.
+            let _ = tokio::task::spawn_blocking(move || {
+                storage::close(&storage.queue, storage.store.as_deref(), &storage.dir)
+            })
+            .await;
+        }
         if clean {
             info!("shut down");
         } else {

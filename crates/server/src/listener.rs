@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gridmq_transport::{Accepted, Endpoint};
+use gridmq_transport::{Accepted, Endpoint, ListenerKind, PeerInfo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
@@ -80,6 +80,23 @@ async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
 ) {
+    if endpoint.kind == ListenerKind::Mqtt && !endpoint.proxy_protocol {
+        // Plain MQTT over TCP: no handshake, and none of its state in the task.
+        let peer = Box::new(PeerInfo::plain(addr, endpoint.name.clone()));
+        return serve(ctx, stream, peer).await;
+    }
+    // PROXY, TLS and WebSocket connections are boxed as a whole: their handshakes and
+    // streams are large, and plain connections should not carry room for them.
+    Box::pin(handshake_then_serve(ctx, endpoint, timeout, stream, addr)).await;
+}
+
+async fn handshake_then_serve(
+    ctx: ConnectionContext,
+    endpoint: &Endpoint,
+    timeout: Duration,
+    stream: TcpStream,
+    addr: SocketAddr,
+) {
     let handshake = tokio::select! {
         _ = ctx.shutdown.cancelled() => return,
         result = tokio::time::timeout(timeout, endpoint.accept(stream, addr)) => result,
@@ -98,7 +115,7 @@ async fn connection(
         }
     };
     match accepted {
-        Accepted::Tcp(tcp) => serve(ctx, tcp, peer).await,
-        Accepted::Other(io) => serve(ctx, io, peer).await,
+        Accepted::Tcp(tcp) => serve(ctx, tcp, Box::new(peer)).await,
+        Accepted::Other(io) => serve(ctx, io, Box::new(peer)).await,
     }
 }

@@ -101,6 +101,21 @@ struct ServeArgs {
     /// Default: required with --client-ca, none without.
     #[arg(long, value_enum)]
     client_auth: Option<ClientAuthArg>,
+    /// Keep durable state in DIR (created on first start); default `gridmq-data` beside
+    /// the configuration file, or in the working directory without one.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "GRIDMQ_DATA_DIR",
+        conflicts_with = "in_memory"
+    )]
+    data_dir: Option<PathBuf>,
+    /// Keep all state in memory: nothing survives a restart.
+    #[arg(long)]
+    in_memory: bool,
+    /// Start on a store with corrupt records by skipping and dropping them.
+    #[arg(long)]
+    salvage: bool,
     /// Log filter, e.g. `info` or `debug` (overrides the configuration).
     #[arg(long, env = "GRIDMQ_LOG")]
     log_level: Option<String>,
@@ -361,9 +376,28 @@ fn passwd() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Applies `--data-dir`, `--in-memory` and `--salvage`, and resolves a relative data
+/// directory from the configuration file's directory.
+fn apply_storage_flags(config: &mut Config, args: &ServeArgs) {
+    if let Some(dir) = &args.data_dir {
+        config.storage.data_dir = dir.clone();
+    } else if config.storage.data_dir.is_relative() {
+        if let Some(base) = args.config.as_ref().and_then(|file| file.parent()) {
+            config.storage.data_dir = base.join(&config.storage.data_dir);
+        }
+    }
+    if args.in_memory {
+        config.storage.in_memory = true;
+    }
+    if args.salvage {
+        config.storage.salvage = true;
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = load(args.config.as_ref())?;
     apply_listener_flags(&mut config, &args)?;
+    apply_storage_flags(&mut config, &args);
     if let Some(level) = args.log_level {
         config.log.level = level;
     }

@@ -289,7 +289,14 @@ async fn the_mqtts_flags_start_a_mutual_tls_listener() {
         pki.ca_path(),
     );
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gridmq"))
-        .args(["serve", "--mqtt", "127.0.0.1:0", "--mqtts", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--mqtt",
+            "127.0.0.1:0",
+            "--mqtts",
+            "127.0.0.1:0",
+            "--in-memory",
+        ])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")

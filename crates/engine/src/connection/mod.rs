@@ -45,6 +45,24 @@ struct ClientLimits {
     request_problem_information: bool,
 }
 
+/// The will with its own copies of topic and payload, so that it does not keep the
+/// receive buffer CONNECT was read into alive for the whole connection.
+fn compact_will(mut will: Will) -> Will {
+    will.topic = will.topic.compact();
+    will.payload = bytes::Bytes::copy_from_slice(&will.payload);
+    will.properties.correlation_data = will
+        .properties
+        .correlation_data
+        .map(|data| bytes::Bytes::copy_from_slice(&data));
+    will.properties.content_type = will.properties.content_type.map(|c| c.compact());
+    will.properties.response_topic = will.properties.response_topic.map(|t| t.compact());
+    for (name, value) in &mut will.properties.user_properties {
+        *name = name.compact();
+        *value = value.compact();
+    }
+    will
+}
+
 /// What an outgoing packet or held delivery waits for before it may be sent.
 #[derive(Debug, Clone)]
 enum Wait {
@@ -292,7 +310,7 @@ impl Connection {
             client,
             aliases_in: Vec::new(),
             auth_method: connect.properties.authentication_method.clone(),
-            will: connect.will.map(Box::new),
+            will: connect.will.map(|will| Box::new(compact_will(will))),
             session_expiry_at_connect: granted_expiry,
             max_session_expiry: max_expiry,
             reauth: Reauth::Idle,
@@ -333,6 +351,11 @@ impl Connection {
     /// Replaces the authorizer, for permission changes on a live connection.
     pub fn set_authorizer(&mut self, authorizer: Arc<dyn Authorizer>) {
         self.authorizer = authorizer;
+    }
+
+    /// Counts bytes read from the client (added to the broker's counters in batches).
+    pub fn count_received(&mut self, bytes: usize) {
+        self.stats.bytes_received += bytes as u64;
     }
 
     /// Feeds one packet decoded from the client.

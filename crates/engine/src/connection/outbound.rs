@@ -2,6 +2,7 @@
 //! Maximum Packet Size, redelivery after reconnect, durability of in-flight state, and
 //! encoding into the write buffer.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -70,6 +71,10 @@ impl Connection {
             // A control packet that does not fit the client's limit even without its
             // diagnostics cannot be sent at all; the encoder already dropped them.
             let _ = packet.encode(self.version, self.client.max_packet_size, buf);
+        }
+        if self.control_out.is_empty() && self.control_out.capacity() > 0 {
+            // Packets are large: an idle connection should not keep room for them.
+            self.control_out = VecDeque::new();
         }
     }
 

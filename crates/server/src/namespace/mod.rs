@@ -183,7 +183,7 @@ impl Namespace {
         }
         if config.state_file.is_none() {
             info!(
-                "namespace: no state_file configured; resources changed through the API last until the broker stops"
+                "namespace: in-memory storage and no state_file: resources changed through the API last until the broker stops"
             );
         }
     }

@@ -58,6 +58,8 @@ pub(crate) async fn broker_with(tweak: impl FnOnce(&mut Config)) -> Server {
     }
     let mut config = Config::default();
     config.listeners[0].bind = "127.0.0.1:0".parse().expect("loopback address");
+    // Tests that need durable state give a temporary data directory.
+    config.storage.in_memory = true;
     tweak(&mut config);
     within("the broker to start", Server::start(config))
         .await

@@ -24,7 +24,14 @@ impl BrokerProcess {
     /// Runs `gridmq serve --mqtt 127.0.0.1:0` plus `args` and waits until it listens.
     pub(crate) async fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gridmq"))
-            .args(["serve", "--mqtt", "127.0.0.1:0", "--log-level", "info"])
+            .args([
+                "serve",
+                "--mqtt",
+                "127.0.0.1:0",
+                "--log-level",
+                "info",
+                "--in-memory",
+            ])
             .args(args)
             .env_remove("GRIDMQ_CONFIG")
             .env_remove("GRIDMQ_LOG")

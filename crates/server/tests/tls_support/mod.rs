@@ -158,6 +158,7 @@ pub(crate) async fn broker(listeners: Vec<ListenerConfig>) -> Server {
         ..Config::default()
     };
     config.listeners.extend(listeners);
+    config.storage.in_memory = true;
     within("the broker to start", Server::start(config))
         .await
         .expect("broker starts")
