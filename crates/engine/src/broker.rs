@@ -666,7 +666,7 @@ impl Broker {
                 if let Some(durable) = delivery.durable.take() {
                     changes.push(Change::DeleteEntry {
                         session_id: session.id.0,
-                        seq: durable.seq,
+                        seq: durable.seq.get(),
                     });
                 }
             } else {
@@ -878,14 +878,15 @@ impl Broker {
 
     fn restored_will(&self, stored: &StoredWill) -> Option<PendingWill> {
         let message = restored_message(&stored.message, &self.clock)?;
+        let p = message.properties.map(|p| *p).unwrap_or_default();
         let properties = WillProperties {
             will_delay_interval: None,
-            payload_format_indicator: message.properties.payload_format_indicator,
+            payload_format_indicator: p.payload_format_indicator,
             message_expiry_interval: stored.message_expiry_interval,
-            content_type: message.properties.content_type,
-            response_topic: message.properties.response_topic,
-            correlation_data: message.properties.correlation_data,
-            user_properties: message.properties.user_properties,
+            content_type: p.content_type,
+            response_topic: p.response_topic,
+            correlation_data: p.correlation_data,
+            user_properties: p.user_properties,
         };
         Some(PendingWill {
             will: Will {

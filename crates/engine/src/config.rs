@@ -115,7 +115,7 @@ impl Default for EngineConfig {
             max_queued_bytes: 64 * 1024 * 1024,
             queue_overflow: OverflowPolicy::DropOldest,
             queue_qos0_offline: false,
-            congestion_threshold: 1_000,
+            congestion_threshold: 256,
             congestion_timeout: Duration::from_secs(5),
             max_subscriptions_per_session: 1_000,
             max_topic_length: 65_535,

@@ -103,7 +103,7 @@ impl RouteLog {
 
 /// The stored form of a message.
 pub(crate) fn stored_message(message: &Message, clock: &WallClock) -> StoredMessage {
-    let p = &message.properties;
+    let p = message.properties();
     StoredMessage {
         topic: message.topic.to_string(),
         payload: message.payload.to_vec(),
@@ -134,7 +134,7 @@ pub(crate) fn restored_message(stored: &StoredMessage, clock: &WallClock) -> Opt
         payload: Bytes::copy_from_slice(&stored.payload),
         qos: QoS::from_u8(stored.qos)?,
         retain: stored.retain,
-        properties: PublishProperties {
+        properties: Message::box_properties(PublishProperties {
             payload_format_indicator: stored.payload_format_indicator,
             message_expiry_interval: None,
             topic_alias: None,
@@ -150,7 +150,7 @@ pub(crate) fn restored_message(stored: &StoredMessage, clock: &WallClock) -> Opt
                 .collect(),
             subscription_identifiers: Vec::new(),
             content_type: stored.content_type.as_deref().map(Utf8Bytes::from),
-        },
+        }),
         expires_at: stored.expires_at.map(|at| clock.instant(at)),
         origin: None,
     })
@@ -200,7 +200,7 @@ pub(crate) fn restored_delivery(
         shared,
         durable: Some(crate::message::DurableRef {
             message_id: entry.message_id,
-            seq,
+            seq: std::num::NonZeroU64::new(seq)?,
         }),
     })
 }
@@ -279,7 +279,7 @@ mod tests {
         let message = Message::from_publish(publish, now, None);
         let back = restored_message(&stored_message(&message, &clock), &clock).unwrap();
         assert_eq!(back.topic, message.topic);
-        assert_eq!(back.properties, message.properties);
+        assert_eq!(back.properties(), message.properties());
         assert_eq!(back.remaining_expiry(now), Some(60));
     }
 }

@@ -178,11 +178,13 @@ impl Inbox {
             if let Some(log) = log.filter(|_| state.persistent && delivery.qos != QoS::AtMostOnce) {
                 let seq = state.next_seq;
                 state.next_seq += 1;
-                delivery.durable = Some(DurableRef {
-                    message_id: log.message_id,
-                    seq,
-                });
-                log.put_entry(self.session_id, seq, &delivery);
+                if let Some(seq) = std::num::NonZeroU64::new(seq) {
+                    delivery.durable = Some(DurableRef {
+                        message_id: log.message_id,
+                        seq,
+                    });
+                    log.put_entry(self.session_id, seq.get(), &delivery);
+                }
             }
             state.bytes += size;
             state.queue.push_back(delivery);
@@ -237,7 +239,7 @@ impl Inbox {
             };
             state.bytes -= oldest.message.size() as u64;
             if let (Some(durable), Some(log)) = (oldest.durable, log.as_deref_mut()) {
-                log.delete_entry(self.session_id, durable.seq);
+                log.delete_entry(self.session_id, durable.seq.get());
             }
         }
         true

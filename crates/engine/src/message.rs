@@ -8,6 +8,18 @@ use bytes::Bytes;
 use gridmq_codec::{Publish, PublishProperties, QoS, TopicFilter, TopicName, Utf8Bytes};
 use smallvec::SmallVec;
 
+/// The properties of a message that has none.
+static NO_PROPERTIES: PublishProperties = PublishProperties {
+    payload_format_indicator: None,
+    message_expiry_interval: None,
+    topic_alias: None,
+    response_topic: None,
+    correlation_data: None,
+    user_properties: Vec::new(),
+    subscription_identifiers: Vec::new(),
+    content_type: None,
+};
+
 /// Identifies one session for as long as it lives. A client id that starts a fresh
 /// session (Clean Start) gets a new `SessionId`, so stale references cannot match it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,9 +36,10 @@ pub struct Message {
     pub qos: QoS,
     /// The RETAIN flag it was published with.
     pub retain: bool,
-    /// Properties forwarded to subscribers. Topic Alias and Subscription Identifiers are
-    /// always empty here; Message Expiry Interval is recomputed per delivery.
-    pub properties: PublishProperties,
+    /// Properties forwarded to subscribers, boxed because most messages have none (see
+    /// [`Message::properties`]). Topic Alias and Subscription Identifiers are always empty
+    /// here; Message Expiry Interval is recomputed per delivery.
+    pub properties: Option<Box<PublishProperties>>,
     /// When the message expires, from its Message Expiry Interval.
     pub expires_at: Option<Instant>,
     /// The session that published it, for No Local; `None` for wills and HTTP.
@@ -55,10 +68,20 @@ impl Message {
             payload,
             qos,
             retain,
-            properties,
+            properties: Self::box_properties(properties),
             expires_at,
             origin,
         }
+    }
+
+    /// The message's properties (all absent for most messages).
+    pub fn properties(&self) -> &PublishProperties {
+        self.properties.as_deref().unwrap_or(&NO_PROPERTIES)
+    }
+
+    /// Boxes `properties`, or `None` when none is set: the common case costs no allocation.
+    pub fn box_properties(properties: PublishProperties) -> Option<Box<PublishProperties>> {
+        (properties != NO_PROPERTIES).then(|| Box::new(properties))
     }
 
     /// Whether the message has expired at `now`.
@@ -107,8 +130,9 @@ pub struct SharedRef {
 pub struct DurableRef {
     /// Id of the stored message.
     pub message_id: u64,
-    /// Position of the entry in the session's queue.
-    pub seq: u64,
+    /// Position of the entry in the session's queue; never 0, which keeps
+    /// `Option<DurableRef>` (in every delivery) as small as `DurableRef`.
+    pub seq: std::num::NonZeroU64,
 }
 
 /// One message on its way to one session.
@@ -152,7 +176,7 @@ mod tests {
         let mut publish = Publish::new(TopicName::new("t").unwrap(), Bytes::new());
         publish.properties.message_expiry_interval = Some(10);
         let message = Message::from_publish(publish, now, None);
-        assert_eq!(message.properties.message_expiry_interval, None);
+        assert_eq!(message.properties().message_expiry_interval, None);
         assert_eq!(message.remaining_expiry(now), Some(10));
         assert_eq!(
             message.remaining_expiry(now + Duration::from_millis(3_500)),

@@ -51,7 +51,7 @@ pub fn will_message(will: &Will, now: Instant, _session: SessionId) -> Message {
         payload: will.payload.clone(),
         qos: will.qos,
         retain: will.retain,
-        properties,
+        properties: Message::box_properties(properties),
         expires_at: p
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(u64::from(secs))),

@@ -30,7 +30,7 @@ use crate::namespace::Namespace;
 use crate::namespace::admission::{Admission, until};
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
-const WRITE_HIGH_WATER: usize = 64 * 1024;
+const WRITE_HIGH_WATER: usize = 32 * 1024;
 /// Space reserved for each socket read.
 const READ_RESERVE: usize = 16 * 1024;
 /// How long a closing connection may take to flush its last bytes.

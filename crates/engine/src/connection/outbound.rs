@@ -240,7 +240,7 @@ impl Connection {
         if let Some(durable) = delivery.durable {
             self.record(Change::PutEntry {
                 session_id: self.session.id.0,
-                seq: durable.seq,
+                seq: durable.seq.get(),
                 entry: stored_entry(durable.message_id, delivery, state),
             });
         }
@@ -251,7 +251,7 @@ impl Connection {
         if let Some(durable) = delivery.durable {
             self.record(Change::DeleteEntry {
                 session_id: self.session.id.0,
-                seq: durable.seq,
+                seq: durable.seq.get(),
             });
         }
     }
@@ -273,7 +273,7 @@ fn encode_delivery(
         retain: delivery.retain,
         topic: &message.topic,
         packet_id,
-        properties: &message.properties,
+        properties: message.properties(),
         overrides: PublishOverrides {
             message_expiry_interval,
             topic_alias: None,
