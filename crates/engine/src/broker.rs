@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::config::{EngineConfig, SharedRedelivery};
 use crate::control::{ConnectionControl, Handoff, HandoffOutcome};
 use crate::durable::{
-    RouteLog, WallClock, restored_delivery, restored_message, restored_subscription,
+    RouteLog, SubmitGuard, WallClock, restored_delivery, restored_message, restored_subscription,
     stored_message, stored_subscription,
 };
 use crate::inbox::{Inbox, InboxLimits};
@@ -231,13 +231,21 @@ impl Broker {
     /// every persistent session it was queued for (and as retained); `None` when nothing
     /// needed storing. A publisher may be told the message was accepted only then.
     pub fn publish_durable(&self, message: Arc<Message>) -> (RouteReport, Option<Ticket>) {
-        let (report, changes) = self.publish_logged(message);
-        (report, self.submit(changes))
+        let mut guard = None;
+        let (report, changes) = self.publish_logged(message, &mut guard);
+        let ticket = self.submit(changes);
+        drop(guard);
+        (report, ticket)
     }
 
     /// Publishes a message and returns the durable changes it causes, for the caller to
-    /// submit in its own batch.
-    pub(crate) fn publish_logged(&self, message: Arc<Message>) -> (RouteReport, Vec<Change>) {
+    /// submit in its own batch; deliveries queued durably wait for the submission of
+    /// `guard` (created if needed), which the caller drops once it has submitted.
+    pub(crate) fn publish_logged(
+        &self,
+        message: Arc<Message>,
+        guard: &mut Option<SubmitGuard>,
+    ) -> (RouteReport, Vec<Change>) {
         let mut changes = Vec::new();
         if message.retain && self.config.retain_available {
             match self.retained.apply(&message) {
@@ -254,7 +262,8 @@ impl Broker {
         if self.persistence.is_none() || message.qos == QoS::AtMostOnce {
             return (self.router.route(&message), changes);
         }
-        let mut log = RouteLog::new(self.next_id());
+        let submission = guard.get_or_insert_with(SubmitGuard::default).submission();
+        let mut log = RouteLog::new(self.next_id(), submission);
         let report = self.router.route_logged(&message, Some(&mut log));
         changes.extend(log.finish(&message, &self.clock));
         (report, changes)
@@ -511,9 +520,10 @@ impl Broker {
         let mut pending_will = will.map(|w| PendingWill::new(w, now, session.expiry_interval));
         let mut due_will = pending_will.take_if(|w| w.due <= now);
         let mut changes = Vec::new();
+        let mut guard = None;
         if session.is_persistent() {
             if self.config.shared_redelivery == SharedRedelivery::OnDisconnect {
-                changes.extend(self.redistribute_shared(&mut session));
+                changes.extend(self.redistribute_shared(&mut session, &mut guard));
             }
             if self.persistence.is_some() {
                 changes.push(Change::PutSession(self.session_record(
@@ -525,6 +535,7 @@ impl Broker {
             }
         }
         self.submit(changes);
+        drop(guard);
         let mut ended = None;
         {
             let mut registry = self.registry.lock();
@@ -615,7 +626,8 @@ impl Broker {
             self.router.unsubscribe(&record.filter, session.id);
         }
         session.subscriptions.clear();
-        let mut changes = self.redistribute_shared(&mut session);
+        let mut guard = None;
+        let mut changes = self.redistribute_shared(&mut session, &mut guard);
         session.inbox.close();
         if session.stored {
             changes.push(Change::DeleteSession {
@@ -624,6 +636,7 @@ impl Broker {
             });
         }
         self.submit(changes);
+        drop(guard);
         if let Some(pending) = will {
             self.publish_will(&pending.will, now);
         }
@@ -633,7 +646,11 @@ impl Broker {
     /// other members of their groups ([MQTT 4.8.2]); QoS 2 messages stay, as the
     /// exchange must complete on the session that started it. Messages no other member
     /// takes stay with the session. Returns the durable changes of the moves.
-    fn redistribute_shared(&self, session: &mut Session) -> Vec<Change> {
+    fn redistribute_shared(
+        &self,
+        session: &mut Session,
+        guard: &mut Option<SubmitGuard>,
+    ) -> Vec<Change> {
         let is_shared_qos1 = |d: &Delivery| d.shared.is_some() && d.qos == QoS::AtLeastOnce;
         let mut moving: Vec<Delivery> = session.inbox.extract(is_shared_qos1);
         let mut kept = std::collections::VecDeque::new();
@@ -654,7 +671,8 @@ impl Broker {
             let Some(shared) = delivery.shared.clone() else {
                 continue;
             };
-            let mut log = RouteLog::new(self.next_id());
+            let submission = guard.get_or_insert_with(SubmitGuard::default).submission();
+            let mut log = RouteLog::new(self.next_id(), submission);
             let logged = self.persistence.is_some();
             if self.router.redeliver_shared_logged(
                 &shared,

@@ -72,8 +72,10 @@ struct State {
 }
 
 impl State {
+    /// Only a connected session throttles its publishers: an offline one keeps its
+    /// queue for later, bounded by its limits and overflow policy.
     fn congested(&self, threshold: usize) -> bool {
-        !self.stalled && self.queue.len() >= threshold
+        self.online && !self.stalled && self.queue.len() >= threshold
     }
 }
 
@@ -182,6 +184,7 @@ impl Inbox {
                     delivery.durable = Some(DurableRef {
                         message_id: log.message_id,
                         seq,
+                        submission: Some(log.submission.clone()),
                     });
                     log.put_entry(self.session_id, seq.get(), &delivery);
                 }
@@ -286,11 +289,17 @@ impl Inbox {
     /// Marks whether a connection is attached; offline sessions skip QoS 0 messages
     /// unless configured to keep them.
     pub fn set_online(&self, online: bool) {
-        let mut state = self.state.lock();
-        state.online = online;
-        if !online {
+        let throttled = {
+            let mut state = self.state.lock();
+            state.online = online;
+            if online {
+                return;
+            }
             state.waker = None;
-        }
+            // Gone offline: no longer congested, so its throttled publishers go on.
+            std::mem::take(&mut state.throttled)
+        };
+        throttled.into_iter().for_each(Waker::wake);
     }
 
     /// Whether a connection is attached.
@@ -514,6 +523,30 @@ mod congestion_tests {
         let mut cx = Context::from_waker(Waker::noop());
         assert!(inbox.poll_uncongested(&mut cx).is_pending());
         inbox.take_all(&mut VecDeque::new());
+        assert!(inbox.poll_uncongested(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn an_offline_session_never_throttles_and_going_offline_releases_publishers() {
+        let inbox = Inbox::new(
+            1,
+            InboxLimits {
+                max_messages: 100,
+                max_bytes: u64::MAX,
+                overflow: OverflowPolicy::DropOldest,
+                queue_qos0_offline: false,
+                congestion_threshold: 1,
+            },
+        );
+        assert!(
+            !inbox.push_logged(delivery(), None).1,
+            "offline: kept for later"
+        );
+        inbox.set_online(true);
+        assert!(inbox.push_logged(delivery(), None).1);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(inbox.poll_uncongested(&mut cx).is_pending());
+        inbox.set_online(false);
         assert!(inbox.poll_uncongested(&mut cx).is_ready());
     }
 

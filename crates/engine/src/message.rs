@@ -126,13 +126,24 @@ pub struct SharedRef {
 
 /// Where a delivery is kept in durable storage: the stored message and the entry's
 /// position in its session's queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DurableRef {
     /// Id of the stored message.
     pub message_id: u64,
     /// Position of the entry in the session's queue; never 0, which keeps
     /// `Option<DurableRef>` (in every delivery) as small as `DurableRef`.
     pub seq: std::num::NonZeroU64,
+    /// The batch that creates the entry, until it has been submitted; `None` for
+    /// entries read back at start.
+    pub(crate) submission: Option<Arc<crate::durable::Submission>>,
+}
+
+impl DurableRef {
+    /// Whether the batch creating the entry has been submitted, so that changes to the
+    /// entry may be recorded (see [`crate::durable::Submission`]).
+    pub(crate) fn is_submitted(&self) -> bool {
+        self.submission.as_ref().is_none_or(|s| s.is_submitted())
+    }
 }
 
 /// One message on its way to one session.

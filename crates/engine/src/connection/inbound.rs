@@ -70,7 +70,7 @@ impl Connection {
 
         let (qos, packet_id, retain) = (publish.qos, publish.packet_id, publish.retain);
         let message = Arc::new(Message::from_publish(publish, now, Some(self.session.id)));
-        let (mut report, changes) = self.broker.publish_logged(message);
+        let (mut report, changes) = self.broker.publish_logged(message, &mut self.submit_guard);
         if !report.congested.is_empty() {
             self.throttle_on(now, std::mem::take(&mut report.congested));
         }
@@ -199,16 +199,17 @@ impl Connection {
 
     pub(super) fn on_pubrel(&mut self, ack: PublishAck) {
         let id = ack.packet_id;
-        let reply = if self.session.inbound_qos2.remove(&id.get()) {
-            self.record(Change::DeleteInboundQos2 {
-                session_id: self.session.id.0,
-                packet_id: id.get(),
-            });
-            PublishAck::new(id)
-        } else {
-            PublishAck::with_reason(id, ReasonCode::PacketIdentifierNotFound)
-        };
-        self.send(Packet::PubComp(reply));
+        if !self.session.inbound_qos2.remove(&id.get()) {
+            let reply = PublishAck::with_reason(id, ReasonCode::PacketIdentifierNotFound);
+            return self.send(Packet::PubComp(reply));
+        }
+        let recorded = self.record(Change::DeleteInboundQos2 {
+            session_id: self.session.id.0,
+            packet_id: id.get(),
+        });
+        // PUBCOMP frees the id for the client's next message: were it stored still, a
+        // restart would take that message for a retransmission and drop it.
+        self.send_when_recorded(Packet::PubComp(PublishAck::new(id)), recorded);
     }
 
     pub(super) fn on_puback(&mut self, ack: PublishAck) {
@@ -241,10 +242,12 @@ impl Connection {
                     delivery =
                         (stage == OutboundStage::AwaitingPubRec).then(|| message.delivery.clone());
                 }
-                if let Some(delivery) = delivery {
-                    self.record_entry(&delivery, EntryState::AwaitingPubComp(id.get()));
-                }
-                self.send(Packet::PubRel(PublishAck::new(id)));
+                let recorded = delivery.is_some_and(|delivery| {
+                    self.record_entry(&delivery, EntryState::AwaitingPubComp(id.get()))
+                });
+                // PUBREL lets the client forget the id: were AwaitingPubRec stored still,
+                // a restart would resend the PUBLISH and the client take it as new.
+                self.send_when_recorded(Packet::PubRel(PublishAck::new(id)), recorded);
             }
             Some(OutboundStage::AwaitingPubAck) | None => {
                 self.send(Packet::PubRel(PublishAck::with_reason(

@@ -33,6 +33,7 @@ use bytes::{Bytes, BytesMut};
 use crate::authz::Authorizer;
 use crate::broker::{Broker, Claimed, ConnectPlan};
 use crate::control::{ConnectionControl, Kick};
+use crate::durable::SubmitGuard;
 use crate::persist::{Change, Ticket, TicketStatus};
 use crate::session::Session;
 use crate::stats::{LocalStats, Stats};
@@ -156,6 +157,9 @@ pub struct Connection {
     stats: LocalStats,
     /// Changes made this turn, submitted as one batch at the end of it.
     changes: Vec<Change>,
+    /// Marks the submission of `changes` once submitted: deliveries this turn routed
+    /// into persistent sessions' queues wait for it.
+    submit_guard: Option<SubmitGuard>,
     /// Acknowledgements of QoS 1/2 publications waiting for durability; they count
     /// against our Receive Maximum.
     acks_awaiting_durability: usize,
@@ -319,6 +323,7 @@ impl Connection {
             ending: None,
             stats: LocalStats::default(),
             changes,
+            submit_guard: None,
             acks_awaiting_durability: 0,
             held: BytesMut::new(),
             held_wait: None,
@@ -587,6 +592,16 @@ impl Connection {
     ///
     /// Cancel safety: polling takes nothing.
     pub fn poll_durable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let next_delivery = self
+            .session
+            .pending
+            .front()
+            .and_then(|d| d.durable.as_ref());
+        if let Some(submission) = next_delivery.and_then(|d| d.submission.as_ref()) {
+            if self.ending.is_none() && submission.poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
         let front = self.control_out.front().map(|o| &o.wait);
         // Held deliveries are never sent once the connection is closing.
         let held = self.held_wait.as_ref().filter(|_| self.ending.is_none());
@@ -706,17 +721,31 @@ impl Connection {
         self.control_out.push_back(Outgoing { packet, wait });
     }
 
-    /// Records a change to this session's durable state, if it has any.
-    fn record(&mut self, change: Change) {
+    /// Queues a control packet that may only go out once what this turn recorded is
+    /// durable, if it recorded anything.
+    fn send_when_recorded(&mut self, packet: Packet, recorded: bool) {
+        if recorded {
+            self.send_when_durable(packet);
+        } else {
+            self.send(packet);
+        }
+    }
+
+    /// Records a change to this session's durable state, if it has any; returns whether
+    /// it did.
+    fn record(&mut self, change: Change) -> bool {
         if self.session.stored {
             self.changes.push(change);
         }
+        self.session.stored
     }
 
     /// Submits this turn's changes as one batch; whatever waited for "this batch" now
     /// waits for its ticket, or for nothing if nothing changed.
     fn submit_changes(&mut self) {
         let ticket = self.broker.submit(std::mem::take(&mut self.changes));
+        // Submitted: deliveries routed this turn may go out.
+        self.submit_guard = None;
         let resolved = || ticket.clone().map_or(Wait::None, Wait::Ticket);
         for outgoing in self.control_out.iter_mut().rev() {
             if matches!(outgoing.wait, Wait::CurrentBatch) {

@@ -143,9 +143,19 @@ impl Connection {
             if self.session.pending.is_empty() {
                 self.session.inbox.take_all(&mut self.session.pending);
             }
-            let Some(front) = self.session.pending.front() else {
+            let Some(front) = self.session.pending.front_mut() else {
                 return false;
             };
+            if let Some(durable) = front.durable.as_mut() {
+                if !durable.is_submitted() {
+                    // Its publisher has not submitted the batch that stores it yet: wait
+                    // (`poll_durable`), keeping order ([MQTT-4.6.0-6]).
+                    return false;
+                }
+                // Seen submitted: `poll_durable` must not report it again, or a driver
+                // whose window is full would spin.
+                durable.submission = None;
+            }
             if front.message.is_expired(now) {
                 if let Some(delivery) = self.session.pending.pop_front() {
                     self.forget_durable(&delivery);
@@ -235,20 +245,21 @@ impl Connection {
         }
     }
 
-    /// Records a new state of a durable delivery.
-    pub(super) fn record_entry(&mut self, delivery: &Delivery, state: EntryState) {
-        if let Some(durable) = delivery.durable {
-            self.record(Change::PutEntry {
+    /// Records a new state of a durable delivery; returns whether it did.
+    pub(super) fn record_entry(&mut self, delivery: &Delivery, state: EntryState) -> bool {
+        match &delivery.durable {
+            Some(durable) => self.record(Change::PutEntry {
                 session_id: self.session.id.0,
                 seq: durable.seq.get(),
                 entry: stored_entry(durable.message_id, delivery, state),
-            });
+            }),
+            None => false,
         }
     }
 
     /// Records that a durable delivery is done with (acknowledged, expired, dropped).
     pub(super) fn forget_durable(&mut self, delivery: &Delivery) {
-        if let Some(durable) = delivery.durable {
+        if let Some(durable) = &delivery.durable {
             self.record(Change::DeleteEntry {
                 session_id: self.session.id.0,
                 seq: durable.seq.get(),

@@ -228,3 +228,97 @@ fn a_delayed_will_survives_a_restart() {
         "the will fired as a retained message"
     );
 }
+
+#[test]
+fn pubrel_waits_until_the_subscribers_pubrec_is_stored() {
+    // A PUBREL lets the client forget the packet id. Sent before AwaitingPubComp is
+    // durable, a crash would restore AwaitingPubRec and resend the PUBLISH, which the
+    // client, having forgotten the id, takes as a new message: a duplicate.
+    let (h, persistence) = Harness::durable();
+    persistence.auto_complete.store(true, Ordering::Relaxed);
+    let (mut sub, _) = h.connect(connect_v5("dev", false, 3600));
+    sub.subscribe(h.now, "t", QoS::ExactlyOnce);
+    let (mut publisher, _) = h.connect(connect_v5("pub", true, 0));
+    publisher.publish(h.now, "t", b"x", QoS::ExactlyOnce, false);
+    let got = sub.publishes(h.now);
+    assert_eq!(got.len(), 1);
+    let id = got[0].packet_id.unwrap();
+    persistence.auto_complete.store(false, Ordering::Relaxed);
+    sub.send(h.now, Packet::PubRec(PublishAck::new(id)));
+    assert!(
+        sub.recv_at(h.now).is_empty(),
+        "PUBREL waits for AwaitingPubComp to be durable"
+    );
+    persistence.complete_all(true);
+    let answer = sub.recv_at(h.now);
+    assert!(
+        matches!(answer.as_slice(), [Packet::PubRel(a)] if a.packet_id == id),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn pubcomp_waits_until_the_released_packet_id_is_forgotten_in_storage() {
+    // A PUBCOMP frees the packet id for the publisher's next message. Sent before the
+    // id is deleted durably, a crash would restore it, and the next message with that
+    // id would be taken for a retransmission: acknowledged, never routed.
+    let (h, persistence) = Harness::durable();
+    persistence.auto_complete.store(true, Ordering::Relaxed);
+    let (mut publisher, _) = h.connect(connect_v5("pub", false, 3600));
+    let mut publish = Publish::new(TopicName::new("t").unwrap(), Bytes::from_static(b"q"));
+    publish.qos = QoS::ExactlyOnce;
+    publish.packet_id = PacketId::new(7);
+    publisher.send(h.now, Packet::Publish(publish));
+    assert!(matches!(
+        publisher.recv_at(h.now).as_slice(),
+        [Packet::PubRec(_)]
+    ));
+    persistence.auto_complete.store(false, Ordering::Relaxed);
+    publisher.send(
+        h.now,
+        Packet::PubRel(PublishAck::new(PacketId::new(7).unwrap())),
+    );
+    assert!(
+        publisher.recv_at(h.now).is_empty(),
+        "PUBCOMP waits for the packet id to be deleted durably"
+    );
+    persistence.complete_all(true);
+    let answer = publisher.recv_at(h.now);
+    assert!(
+        matches!(answer.as_slice(), [Packet::PubComp(a)] if a.reason_code == ReasonCode::Success),
+        "{answer:?}"
+    );
+}
+
+#[test]
+fn a_delivery_waits_until_the_batch_that_stores_it_is_submitted() {
+    // The publisher's connection submits its turn's changes at the end of the turn. A
+    // subscriber that sent and settled the message before that would submit its
+    // DeleteEntry first, and the publisher's PutEntry after it would bring the entry
+    // back: delivered again after a restart.
+    let (h, persistence) = Harness::durable();
+    persistence.auto_complete.store(true, Ordering::Relaxed);
+    let (mut sub, _) = h.connect(connect_v5("dev", false, 3600));
+    sub.subscribe(h.now, "t", QoS::AtLeastOnce);
+    let (mut publisher, _) = h.connect(connect_v5("pub", true, 0));
+    let mut publish = Publish::new(TopicName::new("t").unwrap(), Bytes::from_static(b"1"));
+    publish.qos = QoS::AtLeastOnce;
+    publish.packet_id = PacketId::new(1);
+    // Routed into the subscriber's queue; the publisher's turn has not ended.
+    publisher.send(h.now, Packet::Publish(publish));
+    assert!(
+        sub.publishes(h.now).is_empty(),
+        "not sent before its queue entry is submitted"
+    );
+    assert!(matches!(
+        publisher.recv_at(h.now).as_slice(),
+        [Packet::PubAck(_)]
+    ));
+    let got = sub.publishes(h.now);
+    assert_eq!(got.len(), 1);
+    sub.ack(h.now, &got[0]);
+    sub.recv_at(h.now);
+    let snapshot = persistence.snapshot();
+    assert!(snapshot.entries.is_empty(), "{:?}", snapshot.entries);
+    assert!(snapshot.messages.is_empty());
+}

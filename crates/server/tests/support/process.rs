@@ -1,8 +1,9 @@
 //! The real `gridmq` binary as a child process: started on an ephemeral loopback port
-//! found in its log, killed when dropped.
+//! found in its log (in memory or on a data directory), killed when dropped.
 
 use std::net::SocketAddr;
-use std::process::{ExitStatus, Stdio};
+use std::path::Path;
+use std::process::{ExitStatus, Output, Stdio};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -18,23 +19,25 @@ pub(crate) struct BrokerProcess {
     child: Child,
     addr: SocketAddr,
     log: mpsc::Receiver<String>,
+    startup: Vec<String>,
 }
 
 impl BrokerProcess {
-    /// Runs `gridmq serve --mqtt 127.0.0.1:0` plus `args` and waits until it listens.
+    /// Runs `gridmq serve --mqtt 127.0.0.1:0 --in-memory` plus `args` and waits until it
+    /// listens.
     pub(crate) async fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gridmq"))
-            .args([
-                "serve",
-                "--mqtt",
-                "127.0.0.1:0",
-                "--log-level",
-                "info",
-                "--in-memory",
-            ])
-            .args(args)
-            .env_remove("GRIDMQ_CONFIG")
-            .env_remove("GRIDMQ_LOG")
+        Self::spawn(&["--in-memory"], args).await
+    }
+
+    /// Runs `gridmq serve --mqtt 127.0.0.1:0 --data-dir DIR` plus `args` and waits until
+    /// it listens: durable state in `data_dir`.
+    pub(crate) async fn start_durable(data_dir: &Path, args: &[&str]) -> Self {
+        let dir = data_dir.to_str().expect("a UTF-8 data directory");
+        Self::spawn(&["--data-dir", dir], args).await
+    }
+
+    async fn spawn(storage: &[&str], args: &[&str]) -> Self {
+        let mut child = serve_command(storage, args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -51,16 +54,34 @@ impl BrokerProcess {
                 let _ = tx.try_send(line);
             }
         });
+        let mut startup = Vec::new();
         let addr = within("the `listening` log line", async {
             loop {
                 let line = log.recv().await.expect("gridmq exited before it listened");
                 if let Some(addr) = listening_addr(&line) {
                     return addr;
                 }
+                startup.push(line);
             }
         })
         .await;
-        Self { child, addr, log }
+        Self {
+            child,
+            addr,
+            log,
+            startup,
+        }
+    }
+
+    /// The log lines written before the listener's `listening` line.
+    pub(crate) fn startup_log(&self) -> &[String] {
+        &self.startup
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and waits until it is gone.
+    pub(crate) async fn kill(&mut self) -> ExitStatus {
+        self.child.start_kill().expect("SIGKILL is sent");
+        self.wait().await
     }
 
     /// The MQTT listener's address.
@@ -102,6 +123,36 @@ impl BrokerProcess {
         })
         .await
     }
+}
+
+/// `gridmq serve --mqtt 127.0.0.1:0 --log-level info` with `storage` and `args`, without
+/// configuration from the environment.
+fn serve_command(storage: &[&str], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gridmq"));
+    command
+        .args(["serve", "--mqtt", "127.0.0.1:0", "--log-level", "info"])
+        .args(storage)
+        .args(args)
+        .env_remove("GRIDMQ_CONFIG")
+        .env_remove("GRIDMQ_LOG")
+        .env_remove("GRIDMQ_DATA_DIR");
+    command
+}
+
+/// Runs `gridmq serve` with `args` (storage flags included) for a start that must fail:
+/// waits for it to exit and returns its status and output. A broker that starts instead
+/// is killed when the wait times out, failing the test.
+pub(crate) async fn serve_until_exit(args: &[&str]) -> Output {
+    let child = serve_command(&[], args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the gridmq binary starts");
+    within("gridmq to exit", child.wait_with_output())
+        .await
+        .expect("waiting for gridmq")
 }
 
 /// Parses `... listening listener=mqtt://127.0.0.1:PORT` from a text log line.

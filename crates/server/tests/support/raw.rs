@@ -81,6 +81,31 @@ impl RawClient {
         (client, ack)
     }
 
+    /// Connects with `connect` and returns the CONNACK, whatever its reason code; an
+    /// error if the connection fails or closes first (a broker that is down or dying).
+    pub(crate) async fn try_connect(
+        addr: SocketAddr,
+        connect: Connect,
+    ) -> std::io::Result<(Self, ConnAck)> {
+        let stream = TcpStream::connect(addr).await?;
+        let mut client = Self {
+            stream,
+            buf: BytesMut::new(),
+            decoder: Decoder::client(connect.protocol, usize::MAX),
+            version: connect.protocol,
+        };
+        client
+            .try_send_packet(&Packet::Connect(Box::new(connect)))
+            .await?;
+        match client.recv().await {
+            Next::Packet(packet) => match *packet {
+                Packet::ConnAck(ack) => Ok((client, ack)),
+                other => panic!("expected CONNACK, got {other:?}"),
+            },
+            Next::Closed => Err(std::io::ErrorKind::ConnectionAborted.into()),
+        }
+    }
+
     /// Connects as MQTT 5 client `client_id` with Clean Start and no session expiry.
     pub(crate) async fn v5(addr: SocketAddr, client_id: &str) -> Self {
         Self::connect(addr, connect(ProtocolVersion::V5, client_id, true))
@@ -116,6 +141,30 @@ impl RawClient {
     pub(crate) async fn send_packet(&mut self, packet: &Packet) {
         let bytes = packet.to_bytes(self.version).expect("the packet encodes");
         self.send(&bytes).await;
+    }
+
+    /// Encodes and writes `packet`; the broker may have closed the connection.
+    pub(crate) async fn try_send_packet(&mut self, packet: &Packet) -> std::io::Result<()> {
+        let bytes = packet.to_bytes(self.version).expect("the packet encodes");
+        self.stream.write_all(&bytes).await
+    }
+
+    /// Reads the next packet, without a time bound (the caller bounds it), or learns that
+    /// the connection ended. A broker killed in the middle of writing leaves part of a
+    /// packet: that counts as closed too. Cancel safe.
+    pub(crate) async fn recv(&mut self) -> Next {
+        loop {
+            match self.decoder.decode(&mut self.buf) {
+                Ok(Some(packet)) => return Next::Packet(Box::new(packet)),
+                Ok(None) => {}
+                Err(error) => panic!("the broker sent an invalid packet: {error}"),
+            }
+            self.buf.reserve(4096);
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return Next::Closed,
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Reads the next packet, or learns that the broker closed the connection.
