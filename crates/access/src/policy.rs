@@ -249,6 +249,20 @@ impl ClientRights {
         self.allow_all || self.subscribe.covers(filter)
     }
 
+    /// Whether these rights allow at least everything `other` allows: every filter
+    /// `other` may publish to or subscribe within is covered by one filter here. A server
+    /// swaps such rights into a live session; narrower ones mean disconnecting it.
+    /// Conservative: a filter of `other` covered only by several filters together counts
+    /// as not covered.
+    pub fn includes(&self, other: &ClientRights) -> bool {
+        if self.allow_all {
+            return true;
+        }
+        !other.allow_all
+            && self.publish.covers_set(&other.publish)
+            && self.subscribe.covers_set(&other.subscribe)
+    }
+
     /// The client groups the client is in, `$all` first (empty for [`Self::allow_all`]).
     pub fn groups(&self) -> &[Arc<str>] {
         &self.groups

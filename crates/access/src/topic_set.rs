@@ -70,6 +70,20 @@ impl TopicSet {
         let (level, tail) = split(filter);
         self.root.covers(level, tail, true)
     }
+
+    /// The filters in the set, in no particular order.
+    pub(crate) fn filters(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.len);
+        self.root.collect(&mut String::new(), &mut out);
+        out
+    }
+
+    /// Whether every filter of `other` is covered by one filter of this set: then this
+    /// set allows at least what `other` allows (conservatively: filters of this set
+    /// that only together cover one of `other`'s do not count).
+    pub(crate) fn covers_set(&self, other: &TopicSet) -> bool {
+        other.filters().iter().all(|f| self.covers(f))
+    }
 }
 
 impl Node {
@@ -89,6 +103,29 @@ impl Node {
             .binary_search_by(|(k, _)| (**k).cmp(level))
             .ok()
             .map(|i| &self.literals[i].1)
+    }
+
+    /// Appends the filters below this node to `out`; `prefix` is the path to it, with a
+    /// trailing `/` unless it is the root.
+    fn collect(&self, prefix: &mut String, out: &mut Vec<String>) {
+        if self.end {
+            out.push(prefix.strip_suffix('/').unwrap_or(prefix).to_owned());
+        }
+        if self.hash {
+            out.push(format!("{prefix}#"));
+        }
+        let len = prefix.len();
+        let children = self
+            .literals
+            .iter()
+            .map(|(level, node)| (&**level, node))
+            .chain(self.plus.as_deref().map(|node| ("+", node)));
+        for (level, node) in children {
+            prefix.push_str(level);
+            prefix.push('/');
+            node.collect(prefix, out);
+            prefix.truncate(len);
+        }
     }
 
     /// Whether a filter ends at this node, `#` included since it matches its parent level.
@@ -194,6 +231,27 @@ mod tests {
     #[test_case(&["a/b/c"], "a/+/c", false)]
     fn covers(filters: &[&str], filter: &str, expected: bool) {
         assert_eq!(set(filters).covers(filter), expected);
+    }
+
+    #[test]
+    fn filters_list_what_was_inserted() {
+        let inserted = ["a/b", "a/+", "x/#", "#", "+", "a/b/c", "a//b", "/", "e"];
+        let mut listed = set(&inserted).filters();
+        listed.sort();
+        let mut expected: Vec<String> = inserted.iter().map(|f| (*f).to_owned()).collect();
+        expected.sort();
+        assert_eq!(listed, expected);
+    }
+
+    #[test_case(&["a/#"], &["a/b", "a/+/c"], true)]
+    #[test_case(&["a/+"], &["a/b", "a/c"], true)]
+    #[test_case(&["a/b"], &["a/+"], false)]
+    #[test_case(&["a/b", "a/c"], &["a/b"], true)]
+    #[test_case(&["a/b"], &[], true; "nothing is always covered")]
+    #[test_case(&[], &["a"], false)]
+    #[test_case(&["a", "a/+/#"], &["a/#"], false; "conservative about unions")]
+    fn covers_set(wider: &[&str], narrower: &[&str], expected: bool) {
+        assert_eq!(set(wider).covers_set(&set(narrower)), expected);
     }
 
     #[test]

@@ -146,6 +146,22 @@ fn rights_list_groups_and_compare_by_content() {
 }
 
 #[test]
+fn includes_tells_grown_rights_from_narrowed_ones() {
+    let plain = sample_policy().rights_for(&ClientIdentity::new("machine1"));
+    let machine = machine1();
+    assert!(machine.includes(&plain), "joining a group only adds rights");
+    assert!(
+        !plain.includes(&machine),
+        "leaving it removes the telemetry topics"
+    );
+    assert!(machine.includes(&machine));
+    assert!(!manager().includes(&machine));
+    assert!(ClientRights::allow_all().includes(&machine));
+    assert!(!machine.includes(&ClientRights::allow_all()));
+    assert!(machine.includes(&ClientRights::deny_all()));
+}
+
+#[test]
 fn open_and_default_policies() {
     let open = Policy::open().rights_for(&ClientIdentity::new("x"));
     assert!(open.may_publish("$SYS/anything") && open.may_subscribe("#"));

@@ -73,6 +73,6 @@ pub use error::BuildError;
 pub use keys::SUPPORTED_ALGORITHMS;
 pub use options::AuthOptions;
 pub use outcome::{AuthFailure, Authenticated, JwtCarrier, Method};
-pub use password::{PasswordError, hash_password, hash_password_with};
+pub use password::{PasswordError, hash_password, hash_password_with, verify_password};
 pub use request::AuthRequest;
 pub use shared::{AuthShared, AuthStats};

@@ -33,6 +33,14 @@ pub fn hash_password_with(password: &[u8], params: Params) -> Result<PasswordHas
         .map_err(|e| PasswordError(e.to_string()))
 }
 
+/// Whether `password` matches the stored `hash` (false too when the hash is not a usable
+/// argon2 string, or asks for more than the `options` allow). For tools that must tell
+/// whether a password already has a hash, e.g. to keep it when a file is applied again.
+pub fn verify_password(password: &[u8], hash: &PasswordHash, options: &AuthOptions) -> bool {
+    StoredHash::parse(hash.as_str(), options)
+        .is_ok_and(|stored| verify_any(password, std::slice::from_ref(&stored)))
+}
+
 /// A stored hash, parsed once when the authenticator is built.
 #[derive(Clone)]
 pub(crate) struct StoredHash(argon2::PasswordHash);
@@ -118,6 +126,27 @@ mod tests {
             "rotation: either hash"
         );
         assert!(!verify_any(b"s3cret", &dummy()));
+    }
+
+    #[test]
+    fn verify_password_checks_one_stored_hash() {
+        let options = AuthOptions::default();
+        let phc = hash_password_with(b"s3cret", cheap()).unwrap();
+        assert!(verify_password(b"s3cret", &phc, &options));
+        assert!(!verify_password(b"other", &phc, &options));
+        assert!(!verify_password(
+            b"s3cret",
+            &PasswordHash("nonsense".into()),
+            &options
+        ));
+        let strict = AuthOptions {
+            password_max_memory_kib: 4,
+            ..AuthOptions::default()
+        };
+        assert!(
+            !verify_password(b"s3cret", &phc, &strict),
+            "over the cost limit"
+        );
     }
 
     #[test]

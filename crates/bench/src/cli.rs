@@ -173,6 +173,30 @@ impl Mqtt {
     }
 }
 
+/// What a client authenticates with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// CONNECT User Name.
+    pub username: Option<String>,
+    /// CONNECT Password.
+    pub password: Option<String>,
+}
+
+impl ConnArgs {
+    /// The credentials of client `i` in `role` (`p`, `s` or `c`).
+    pub fn credentials(&self, role: char, i: u32) -> Credentials {
+        let fill = |template: &String| {
+            template
+                .replace("{role}", &role.to_string())
+                .replace("{i}", &i.to_string())
+        };
+        Credentials {
+            username: self.username.as_ref().map(fill),
+            password: self.password.as_ref().map(fill),
+        }
+    }
+}
+
 /// Connection, TLS and reporting options shared by every scenario.
 #[derive(Debug, Args, Clone)]
 pub struct ConnArgs {
@@ -191,6 +215,14 @@ pub struct ConnArgs {
     /// Topic prefix; topics are PREFIX/RUN/...
     #[arg(long, default_value = "gbench")]
     pub topic_prefix: String,
+    /// User Name every client sends, for brokers that authenticate; `{role}` becomes
+    /// `p` (publisher), `s` (subscriber) or `c` (connections scenario) and `{i}` the
+    /// client's number, e.g. `device-{role}{i}`.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub username: Option<String>,
+    /// Password every client sends (same placeholders; needs --username).
+    #[arg(long, value_name = "TEMPLATE", requires = "username")]
+    pub password: Option<String>,
     /// Connect over TLS.
     #[arg(long)]
     pub tls: bool,
@@ -250,6 +282,26 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_fill_role_and_number() {
+        let cli = Cli::try_parse_from([
+            "gridmq-bench",
+            "fan-in",
+            "--username",
+            "dev-{role}{i}",
+            "--password",
+            "pw",
+        ])
+        .unwrap();
+        let Scenario::FanIn(args) = cli.scenario else {
+            panic!("fan-in expected")
+        };
+        let c = args.conn.credentials('p', 7);
+        assert_eq!(c.username.as_deref(), Some("dev-p7"));
+        assert_eq!(c.password.as_deref(), Some("pw"));
+        assert!(Cli::try_parse_from(["gridmq-bench", "fan-in", "--password", "pw"]).is_err());
+    }
 
     #[test]
     fn parses_a_full_fan_in_command_line() {

@@ -130,11 +130,12 @@ async fn open_clients(
         let hold = hold.clone();
         let version = args.conn.mqtt.version();
         let (limit, keep_alive) = (args.conn.connect_timeout, args.conn.keep_alive);
+        let credentials = args.conn.credentials('c', i);
         clients.spawn(async move {
             let begun = Instant::now();
             let opened = timeout(limit, async {
                 let stream = connector.connect(Some(source)).await?;
-                handshake::connect(stream, version, &client_id, keep_alive).await
+                handshake::connect(stream, version, &client_id, keep_alive, &credentials).await
             })
             .await;
             drop(permit);

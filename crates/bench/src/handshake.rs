@@ -11,6 +11,7 @@ use gridmq_codec::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::cli::Credentials;
 use crate::transport::BoxStream;
 
 /// Largest packet accepted during the handshake.
@@ -43,6 +44,7 @@ pub async fn connect(
     version: ProtocolVersion,
     client_id: &str,
     keep_alive: u16,
+    credentials: &Credentials,
 ) -> anyhow::Result<Session> {
     let connect = Connect {
         protocol: version,
@@ -55,8 +57,11 @@ pub async fn connect(
         },
         client_id: client_id.into(),
         will: None,
-        username: None,
-        password: None,
+        username: credentials.username.as_deref().map(Into::into),
+        password: credentials
+            .password
+            .as_ref()
+            .map(|p| bytes::Bytes::copy_from_slice(p.as_bytes())),
     };
     let bytes = Packet::Connect(Box::new(connect))
         .to_bytes(version)

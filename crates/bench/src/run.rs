@@ -68,6 +68,7 @@ pub async fn run_messages(
     let sub_sessions = open_all(
         &connector,
         conn,
+        's',
         layout.subscribers(),
         |i| {
             (
@@ -82,6 +83,7 @@ pub async fn run_messages(
     let pub_sessions = open_all(
         &connector,
         conn,
+        'p',
         layout.publishers(),
         |i| (format!("{id_prefix}-p{i}"), None),
         qos,
@@ -206,11 +208,13 @@ fn validate(layout: &Layout, load: &LoadArgs, conn: &ConnArgs) -> anyhow::Result
     Ok(())
 }
 
-/// Connects `count` clients, at most [`SETUP_CONCURRENCY`] at a time, subscribing each
+/// Connects `count` clients in `role` (`p` or `s`, for their credentials), at most
+/// [`SETUP_CONCURRENCY`] at a time, subscribing each
 /// to its filter when it has one. Returns them in index order.
 async fn open_all(
     connector: &Connector,
     conn: &ConnArgs,
+    role: char,
     count: u32,
     client: impl Fn(u32) -> (String, Option<String>),
     qos: QoS,
@@ -219,6 +223,7 @@ async fn open_all(
     let mut tasks = JoinSet::new();
     for i in 0..count {
         let (client_id, filter) = client(i);
+        let credentials = conn.credentials(role, i);
         let connector = connector.clone();
         let permits = permits.clone();
         let version = conn.mqtt.version();
@@ -228,7 +233,8 @@ async fn open_all(
             let open = async {
                 let stream = connector.connect(None).await?;
                 let mut session =
-                    handshake::connect(stream, version, &client_id, keep_alive).await?;
+                    handshake::connect(stream, version, &client_id, keep_alive, &credentials)
+                        .await?;
                 if let Some(filter) = &filter {
                     session.subscribe(filter, qos).await?;
                 }

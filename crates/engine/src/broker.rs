@@ -43,6 +43,9 @@ pub struct ConnectPlan {
     pub owner: Option<Utf8Bytes>,
     /// Sessions (online or offline) `owner` may hold at most; `None` is no limit.
     pub max_sessions_per_owner: Option<usize>,
+    /// A lower cap on the Session Expiry Interval for this connection, in seconds (the
+    /// namespace's `maximumSessionExpiryInHours`); `None` leaves the configured maximum.
+    pub max_session_expiry: Option<u32>,
 }
 
 /// What [`Broker::restore`] rebuilt.
@@ -271,10 +274,11 @@ impl Broker {
     pub fn check_connect(&self, connect: Box<Connect>) -> Result<ConnectPlan, Refusal> {
         let config = &self.config;
         if let Some(method) = &connect.properties.authentication_method {
-            if !config
-                .authentication_methods
-                .iter()
-                .any(|m| m == method.as_str())
+            if !config.delegate_authentication_methods
+                && !config
+                    .authentication_methods
+                    .iter()
+                    .any(|m| m == method.as_str())
             {
                 return Err(Refusal::new(
                     ReasonCode::BadAuthenticationMethod,
@@ -311,6 +315,7 @@ impl Broker {
                 assigned: false,
                 owner: None,
                 max_sessions_per_owner: None,
+                max_session_expiry: None,
             });
         }
         match connect.protocol {
@@ -330,6 +335,7 @@ impl Broker {
                     assigned: true,
                     owner: None,
                     max_sessions_per_owner: None,
+                    max_session_expiry: None,
                 })
             }
         }
@@ -940,9 +946,11 @@ impl Broker {
     }
 }
 
+/// Whether `claimant` may take a session owned by `current`: authentication names are
+/// compared without regard to case, as the registry counts them.
 fn same_owner(current: Option<&Utf8Bytes>, claimant: Option<&Utf8Bytes>) -> bool {
     match (current, claimant) {
-        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (Some(a), Some(b)) => a.to_lowercase() == b.to_lowercase(),
         _ => true,
     }
 }

@@ -95,8 +95,12 @@ pub struct EngineConfig {
     /// How long a client has to send CONNECT after the connection opens.
     pub connect_timeout: Duration,
     /// Enhanced authentication methods the server handles; a CONNECT naming any other
-    /// gets Bad authentication method (0x8C).
+    /// gets Bad authentication method (0x8C), unless `delegate_authentication_methods`.
     pub authentication_methods: Vec<String>,
+    /// Whether the server authenticates every CONNECT itself (namespace mode): a CONNECT
+    /// naming any Authentication Method passes [`crate::Broker::check_connect`] and the
+    /// server's authenticator decides whether it supports it.
+    pub delegate_authentication_methods: bool,
 }
 
 impl Default for EngineConfig {
@@ -129,6 +133,7 @@ impl Default for EngineConfig {
             shared_redelivery: SharedRedelivery::OnDisconnect,
             connect_timeout: Duration::from_secs(10),
             authentication_methods: Vec::new(),
+            delegate_authentication_methods: false,
         }
     }
 }

@@ -37,7 +37,7 @@ pub mod will;
 pub use authz::{AllowAll, Authorizer};
 pub use broker::{Broker, Claim, Claimed, ConnectPlan, PendingClaim, Refusal, RestoreReport};
 pub use config::{EngineConfig, OverflowPolicy, SharedRedelivery};
-pub use connection::{Connection, Ending};
+pub use connection::{Connection, Ending, ReauthRequest};
 pub use control::{ConnectionControl, Kick};
 pub use durable::WallClock;
 pub use message::{Delivery, Message, SessionId};

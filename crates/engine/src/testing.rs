@@ -20,6 +20,8 @@ pub(crate) struct Harness {
     pub(crate) now: Instant,
     /// Session limit per owner applied to connections made with an owner.
     pub(crate) max_sessions_per_owner: Option<usize>,
+    /// Session expiry cap applied to every connection (the namespace's maximum).
+    pub(crate) max_session_expiry: Option<u32>,
 }
 
 impl Harness {
@@ -32,6 +34,7 @@ impl Harness {
             broker: Broker::new(config),
             now: Instant::now(),
             max_sessions_per_owner: None,
+            max_session_expiry: None,
         }
     }
 
@@ -69,6 +72,7 @@ impl Harness {
             .map_err(|refusal| refused(refusal.reason))?;
         plan.owner = owner.map(Utf8Bytes::from);
         plan.max_sessions_per_owner = self.max_sessions_per_owner;
+        plan.max_session_expiry = self.max_session_expiry;
         let control = Arc::new(ConnectionControl::new());
         let claimed = match self.broker.claim(&plan, control.clone()) {
             Claim::Ready(claimed) => claimed,
@@ -376,8 +380,28 @@ impl Client {
         self.recv_at(now)
     }
 
+    /// The connection, for tests that call its methods directly.
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        self.conn()
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.connection.as_ref().is_none_or(Connection::is_closing)
+    }
+}
+
+/// An authorizer for tests: allows topics and filters that start with one of the
+/// prefixes.
+#[derive(Debug, Default)]
+pub(crate) struct AllowPrefixes(pub(crate) Vec<&'static str>);
+
+impl Authorizer for AllowPrefixes {
+    fn may_publish(&self, topic: &str) -> bool {
+        self.0.iter().any(|p| topic.starts_with(p))
+    }
+
+    fn may_subscribe(&self, filter: &str) -> bool {
+        self.0.iter().any(|p| filter.starts_with(p))
     }
 }
 
@@ -562,6 +586,7 @@ impl Harness {
                 broker,
                 now,
                 max_sessions_per_owner: None,
+                max_session_expiry: None,
             },
             persistence,
         )
@@ -590,6 +615,7 @@ impl Harness {
                 broker,
                 now,
                 max_sessions_per_owner: None,
+                max_session_expiry: None,
             },
             persistence,
         )

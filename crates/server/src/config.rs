@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bytesize::ByteSize;
+use gridmq_access::Limits;
+use gridmq_auth::AuthOptions;
 use gridmq_codec::QoS;
 use gridmq_engine::{EngineConfig, OverflowPolicy, SharedRedelivery};
 use serde::de::DeserializeOwned;
@@ -27,12 +29,16 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// MQTT protocol limits and features.
     pub mqtt: MqttConfig,
+    /// Namespace mode, resources and their limits.
+    pub namespace: NamespaceConfig,
+    /// The HTTP listener (management API, health).
+    pub http: HttpConfig,
     /// Durable state.
     pub storage: StorageConfig,
 }
 
 /// The top-level sections, for the key-by-key check.
-const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "storage"];
+const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "namespace", "http", "storage"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -41,6 +47,8 @@ impl Default for Config {
             server: ServerConfig::default(),
             listeners: vec![ListenerConfig::default()],
             mqtt: MqttConfig::default(),
+            namespace: NamespaceConfig::default(),
+            http: HttpConfig::default(),
             storage: StorageConfig::default(),
         }
     }
@@ -201,6 +209,55 @@ impl ListenerConfig {
     }
 }
 
+/// Namespace mode: authenticated clients, authorized publish and subscribe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamespaceConfig {
+    /// Whether namespace mode is on (`gridmq serve --namespace`); off is open mode.
+    pub enabled: bool,
+    /// The JSON file resources changed through the API are kept in; `None` keeps them
+    /// in memory.
+    pub state_file: Option<PathBuf>,
+    /// A resources document (JSON or TOML) applied at every start.
+    pub resources_file: Option<PathBuf>,
+    /// The same, inline (`[namespace.resources]`).
+    pub resources: Option<ResourceDocument>,
+    /// Bounds on resources.
+    pub limits: Limits,
+    /// Bounds and timeouts of authentication.
+    pub auth: AuthOptions,
+}
+
+/// A resources document as written: `clients`, `caCertificates`, `clientGroups`,
+/// `topicSpaces`, `permissionBindings` (arrays of resources, properties flat or under
+/// `properties`) and `topicSpacesConfiguration`, with Event Grid's property names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceDocument(pub serde_json::Value);
+
+/// The HTTP listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address and port; `None` serves no HTTP (`--http ADDR` sets it).
+    pub bind: Option<SocketAddr>,
+    /// The management API's bearer token (`GRIDMQ_ADMIN_TOKEN` overrides it); without
+    /// one only loopback clients may use the API.
+    pub admin_token: Option<AdminToken>,
+    /// Largest request body.
+    pub max_body_size: ByteSize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: None,
+            admin_token: None,
+            max_body_size: ByteSize::mib(16),
+        }
+    }
+}
+
 /// When the store forces committed batches to stable storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -241,6 +298,17 @@ impl Default for StorageConfig {
             commit_interval: Duration::from_millis(1),
             salvage: false,
         }
+    }
+}
+
+/// A secret that `Debug` does not show.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AdminToken(pub String);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
     }
 }
 
@@ -376,6 +444,7 @@ impl MqttConfig {
             },
             connect_timeout: self.connect_timeout,
             authentication_methods: Vec::new(),
+            delegate_authentication_methods: false,
         }
     }
 }
@@ -403,6 +472,8 @@ impl Config {
             server: section("server", table.get("server"), &mut errors),
             listeners: Vec::new(),
             mqtt: section("mqtt", table.get("mqtt"), &mut errors),
+            namespace: section("namespace", table.get("namespace"), &mut errors),
+            http: section("http", table.get("http"), &mut errors),
             storage: section("storage", table.get("storage"), &mut errors),
         };
         match table.get("listeners") {
@@ -524,6 +595,22 @@ impl Config {
             !m.connect_timeout.is_zero(),
             "mqtt.connect_timeout: must be more than 0s",
         );
+        check(
+            self.http.max_body_size.as_u64() >= 1024,
+            "http.max_body_size: must be at least 1KiB",
+        );
+        let ns = &self.namespace;
+        check(
+            ns.resources_file.is_none() || ns.resources.is_none(),
+            "namespace.resources_file: give resources in a file or inline in [namespace.resources], not both",
+        );
+        if let Some(resources) = &ns.resources {
+            errors.extend(
+                crate::namespace::check_document(&resources.0, &ns.limits)
+                    .into_iter()
+                    .map(|p| format!("namespace.resources: {p}")),
+            );
+        }
         errors
     }
 }
@@ -661,6 +748,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.listeners.len(), 2);
+    }
+
+    #[test]
+    fn declared_resources_are_typed_and_validated() {
+        let config = Config::parse(
+            r#"
+            [namespace]
+            enabled = true
+            [[namespace.resources.topicSpaces]]
+            name = "devices"
+            topicTemplates = ["devices/${client.authenticationName}/#"]
+            [[namespace.resources.permissionBindings]]
+            name = "devices-pub"
+            properties = { clientGroupName = "$all", topicSpaceName = "devices", permission = "Publisher" }
+            "#,
+        )
+        .unwrap();
+        assert!(config.namespace.enabled);
+        assert!(config.namespace.resources.is_some());
+
+        let errors = Config::parse(
+            r#"
+            [namespace]
+            resources_file = "elsewhere.json"
+            [[namespace.resources.clientGroups]]
+            name = "g1"
+            query = "attributes.floor >"
+            [[namespace.resources.permissionBindings]]
+            name = "b1"
+            clientGroupName = "nobody"
+            topicSpaceName = "nowhere"
+            permission = "Publisher"
+            [[namespace.resources.clients]]
+            name = "c1"
+            state = "Sleeping"
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let text = errors.join("\n");
+        for needle in [
+            "not both",
+            "client 'c1': properties.state",
+            "clientGroup 'g1': properties.query: at byte",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
     }
 
     #[test]

@@ -16,13 +16,18 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use gridmq_codec::{ConnAck, Connect, DecodeError, Decoder, Packet, ProtocolVersion, ReasonCode};
-use gridmq_engine::{AllowAll, Broker, Claim, Connection, ConnectionControl, Kick, Refusal};
+use gridmq_engine::{
+    AllowAll, Authorizer, Broker, Claim, Connection, ConnectionControl, Kick, Refusal,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
 use gridmq_transport::{AddressSource, PeerInfo, Transport};
+
+use crate::namespace::Namespace;
+use crate::namespace::admission::{Admission, until};
 
 /// Bytes encoded for the client before the driver stops reading and encoding more.
 const WRITE_HIGH_WATER: usize = 32 * 1024;
@@ -37,6 +42,7 @@ const HANDOFF_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionContext {
     pub(crate) broker: Arc<Broker>,
+    pub(crate) namespace: Arc<Namespace>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -118,6 +124,8 @@ struct Opened<T> {
     decoder: Decoder,
     /// The client's address, for log lines.
     peer: SocketAddr,
+    /// Namespace mode only: the session's credentials (expiry, re-authentication).
+    auth: Option<Box<SessionAuth>>,
 }
 
 /// Reads CONNECT, checks it, claims the session and establishes the connection; `None`
@@ -127,7 +135,6 @@ async fn open<T: Transport>(
     mut io: T,
     peer: Box<PeerInfo>,
 ) -> Option<Opened<T>> {
-    // Authentication will take `peer`; until then it is logged.
     describe_peer(&peer);
     let broker = ctx.broker.clone();
     let config = broker.config();
@@ -163,7 +170,7 @@ async fn open<T: Transport>(
         Ok(Ok(connect)) => connect,
     };
     let version = connect.protocol;
-    let plan = match broker.check_connect(connect) {
+    let mut plan = match broker.check_connect(connect) {
         Ok(plan) => plan,
         Err(refusal) => {
             refuse(&mut io, version, &refusal, peer.remote_addr).await;
@@ -171,6 +178,33 @@ async fn open<T: Transport>(
         }
     };
     let control = Arc::new(ConnectionControl::new());
+    // Namespace mode: who is this, and what may it do? Bounded like the CONNECT read.
+    let admission = if ctx.namespace.enforced() {
+        let admitted = tokio::time::timeout(
+            config.connect_timeout,
+            ctx.namespace.admit(&mut plan, &peer, &control),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::new(
+                ReasonCode::ServerUnavailable,
+                "authentication did not finish in time",
+            ))
+        });
+        match admitted {
+            Ok(admission) => Some(admission),
+            Err(refusal) => {
+                refuse(&mut io, version, &refusal, peer.remote_addr).await;
+                return None;
+            }
+        }
+    } else {
+        None
+    };
+    let authorizer: Arc<dyn Authorizer> = match &admission {
+        Some(admission) => admission.authorizer(),
+        None => Arc::new(AllowAll),
+    };
     let claimed = match broker.claim(&plan, control.clone()) {
         Claim::Ready(claimed) => claimed,
         Claim::Refused(refusal) => {
@@ -201,7 +235,7 @@ async fn open<T: Transport>(
         plan,
         claimed,
         control,
-        Arc::new(AllowAll),
+        authorizer,
         Instant::now().into_std(),
     );
     tracing::Span::current().record("client_id", connection.client_id());
@@ -219,6 +253,7 @@ async fn open<T: Transport>(
         read_buf,
         decoder,
         peer: peer.remote_addr,
+        auth: admission.map(|admission| SessionAuth::new(&ctx.namespace, admission)),
     })
 }
 
@@ -317,9 +352,80 @@ async fn refuse<T: Transport>(
     }
 }
 
+/// A re-authentication being checked: `Err` carries the DISCONNECT to send.
+type ReauthCheck = Pin<Box<dyn Future<Output = Result<(), Kick>> + Send>>;
+
+/// A namespace session's credentials while it runs: when they expire, and a
+/// re-authentication in progress. Boxed and absent in open mode, so an idle connection
+/// there pays nothing for it.
+struct SessionAuth {
+    namespace: Arc<Namespace>,
+    admission: Admission,
+    /// Fires when the credentials expire; `None` when they never do.
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    reauth: Option<ReauthCheck>,
+}
+
+impl SessionAuth {
+    fn new(namespace: &Arc<Namespace>, admission: Admission) -> Box<Self> {
+        let mut auth = Box::new(Self {
+            namespace: namespace.clone(),
+            admission,
+            expiry: None,
+            reauth: None,
+        });
+        auth.update_expiry();
+        auth
+    }
+
+    fn update_expiry(&mut self) {
+        self.expiry = self
+            .namespace
+            .expires_at(self.admission.session())
+            .map(|at| Box::pin(tokio::time::sleep_until(Instant::now() + until(at))));
+    }
+
+    /// Polls the expiry and a re-authentication in progress.
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>, closing: bool) -> Poll<Event> {
+        if let Some(expiry) = self.expiry.as_mut() {
+            if !closing && expiry.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Expired);
+            }
+        }
+        if let Some(check) = self.reauth.as_mut() {
+            if let Poll::Ready(outcome) = check.as_mut().poll(cx) {
+                return Poll::Ready(Event::Reauthenticated(outcome));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// Starts checking a re-authentication the client asked for; outside namespace mode
+/// there is nothing to check it against.
+fn start_reauth(auth: &mut Option<Box<SessionAuth>>, connection: &mut Connection) {
+    let Some(request) = connection.take_reauth_request() else {
+        return;
+    };
+    match auth {
+        Some(auth) => {
+            let check = auth
+                .namespace
+                .reauthenticate(auth.admission.session().clone(), request);
+            auth.reauth = Some(Box::pin(check));
+        }
+        None => connection.complete_reauth(Err(Kick {
+            reason: ReasonCode::NotAuthorized,
+            message: "re-authentication is not supported here".to_owned(),
+        })),
+    }
+}
+
 enum Event {
     Kick(Kick),
     Timer,
+    Expired,
+    Reauthenticated(Result<(), Kick>),
     Wrote(std::io::Result<usize>),
     Flushed(std::io::Result<()>),
     Read(std::io::Result<usize>),
@@ -339,6 +445,7 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
         read_buf,
         decoder,
         peer,
+        auth,
     } = opened;
     let (connection, io, peer) = (connection, io, *peer);
     let control = connection.control().clone();
@@ -355,6 +462,7 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
     // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
     // into, so an idle connection holds none.
     handle_input(connection, decoder, read_buf, now, peer);
+    start_reauth(auth, connection);
     fill(connection, &mut write_buf, now);
 
     loop {
@@ -384,6 +492,11 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
             }
             if timer_armed && sleep.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Event::Timer);
+            }
+            if let Some(auth) = auth.as_mut() {
+                if let Poll::Ready(event) = auth.poll_event(cx, connection.is_closing()) {
+                    return Poll::Ready(event);
+                }
             }
             if !write_buf.is_empty() {
                 if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
@@ -415,6 +528,27 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
         now = Instant::now();
         match event {
             Event::Kick(kick) => connection.handle_kick(kick),
+            Event::Expired => {
+                if let Some(auth) = auth.as_mut() {
+                    auth.expiry = None;
+                }
+                connection.handle_kick(Kick {
+                    reason: ReasonCode::NotAuthorized,
+                    message: "the credentials expired (token exp, webhook expiration or \
+                              certificate validity); re-authenticate before they do"
+                        .to_owned(),
+                });
+            }
+            Event::Reauthenticated(outcome) => {
+                let renewed = outcome.is_ok();
+                connection.complete_reauth(outcome);
+                if let Some(auth) = auth.as_mut() {
+                    auth.reauth = None;
+                    if renewed {
+                        auth.update_expiry();
+                    }
+                }
+            }
             Event::Timer => {
                 if close_deadline.is_some_and(|at| now >= at) {
                     return debug!("gave up flushing to a client that does not read");
@@ -439,11 +573,13 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
             Event::Read(Ok(read)) => {
                 connection.count_received(read);
                 handle_input(connection, decoder, read_buf, now, peer);
+                start_reauth(auth, connection);
             }
             Event::Unthrottled => {
                 connection.handle_unthrottled(now.into_std());
                 // Packets read before the throttle are still waiting in the buffer.
                 handle_input(connection, decoder, read_buf, now, peer);
+                start_reauth(auth, connection);
             }
             Event::Deliveries | Event::Durable => {}
         }

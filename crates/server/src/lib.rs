@@ -7,13 +7,21 @@
 //! - [`tls_reload`]: reloading TLS certificates on SIGHUP and when files change.
 //! - [`cert`]: development certificates (`gridmq cert`).
 //! - `connection`: the per-connection event loop (transport <-> codec <-> engine).
+//! - [`namespace`]: clients, groups, topic spaces and bindings; authentication and
+//!   authorization of connections; the management API's service.
+//! - `storage`: the data directory: opening, restoring and flushing durable state.
+//! - `http`: the HTTP listener.
+//! - [`apply`]: `gridmq apply`, a resources document sent to a running broker.
 //! - [`telemetry`]: logging setup.
 //! - `main.rs`: the `gridmq` command line.
 
+pub mod apply;
 pub mod cert;
 pub mod config;
 mod connection;
+mod http;
 mod listener;
+pub mod namespace;
 mod storage;
 pub mod telemetry;
 pub mod tls_reload;
@@ -37,6 +45,7 @@ pub use crate::config::Config;
 use crate::config::ListenerConfig;
 use crate::connection::ConnectionContext;
 use crate::listener::{BoundListener, accept_loop};
+use crate::namespace::{Namespace, NamespaceStartError};
 use crate::tls_reload::TlsReloader;
 
 /// Why the server could not start.
@@ -46,6 +55,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] config::ConfigErrors),
+    /// The namespace's stored or declared resources are not usable.
+    #[error(transparent)]
+    Namespace(#[from] NamespaceStartError),
     /// A listener could not bind its address.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -101,6 +113,8 @@ pub struct ListenerAddr {
 #[derive(Debug)]
 pub struct Server {
     broker: Arc<Broker>,
+    namespace: Arc<Namespace>,
+    http_addr: Option<SocketAddr>,
     listeners: Vec<ListenerAddr>,
     mqtt_addrs: Vec<SocketAddr>,
     tls: TlsReloader,
@@ -132,6 +146,10 @@ pub struct ShutdownReport {
     pub clean: bool,
 }
 
+/// The file in the data directory that keeps namespace resources changed through the
+/// management API, when `namespace.state_file` names no other.
+pub const NAMESPACE_STATE_FILE: &str = "namespace.json";
+
 impl Server {
     /// Validates the configuration, binds every listener and starts serving.
     pub async fn start(config: Config) -> Result<Self, StartError> {
@@ -148,9 +166,17 @@ impl Server {
                 dir: dir.clone(),
                 source,
             })?;
+        // Namespace resources live in the data directory unless a state file is named.
+        let mut namespace_config = config.namespace.clone();
+        if namespace_config.state_file.is_none() && opened.queue.is_some() {
+            namespace_config.state_file = Some(dir.join(NAMESPACE_STATE_FILE));
+        }
+        let namespace = Namespace::open(&namespace_config).await?;
+        let mut engine = config.mqtt.to_engine();
+        engine.delegate_authentication_methods = namespace.enforced();
         let clock =
             gridmq_engine::WallClock::new(std::time::Instant::now(), std::time::SystemTime::now());
-        let broker = Broker::with_persistence(config.mqtt.to_engine(), opened.persistence(), clock);
+        let broker = Broker::with_persistence(engine, opened.persistence(), clock);
         let restored = broker.restore(&opened.snapshot, std::time::Instant::now());
         let storage = match &opened.queue {
             Some(queue) => {
@@ -214,14 +240,32 @@ impl Server {
             };
             let ctx = ConnectionContext {
                 broker: broker.clone(),
+                namespace: namespace.clone(),
                 shutdown: shutdown.clone(),
             };
             tracker.spawn(accept_loop(bound, ctx, global.clone(), tracker.clone()));
         }
+        let http_addr = match config.http.bind {
+            Some(bind) => {
+                let started =
+                    http::start(&config.http, bind, namespace.clone(), &shutdown, &tracker).await;
+                match started {
+                    Ok(addr) => Some(addr),
+                    Err(source) => {
+                        shutdown.cancel();
+                        return Err(StartError::Bind { addr: bind, source });
+                    }
+                }
+            }
+            None => None,
+        };
         tls.spawn_watchers(&tracker, &shutdown);
         tracker.spawn(run_timers(broker.clone(), shutdown.clone()));
+        namespace.announce(&namespace_config);
         Ok(Self {
             broker,
+            namespace,
+            http_addr,
             mqtt_addrs: listeners.iter().map(|l| l.addr).collect(),
             listeners,
             tls,
@@ -242,6 +286,16 @@ impl Server {
     /// The addresses of all listeners, in configuration order.
     pub fn mqtt_addrs(&self) -> &[SocketAddr] {
         &self.mqtt_addrs
+    }
+
+    /// The address of the HTTP listener, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The namespace, for inspection.
+    pub fn namespace(&self) -> &Arc<Namespace> {
+        &self.namespace
     }
 
     /// The address of the first listener of `kind`.

@@ -1,5 +1,6 @@
 //! The `gridmq` command line.
 
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,12 +8,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gridmq_server::Server;
+use gridmq_server::apply::{ApiTarget, apply};
 use gridmq_server::cert::{self, Authority, KeyType, Subject};
 use gridmq_server::config::{
-    CertificateConfig, ClientAuth, Config, DEFAULT_CONFIG, ListenerConfig, ListenerKind, LogFormat,
-    TlsConfig,
+    AdminToken, CertificateConfig, ClientAuth, Config, DEFAULT_CONFIG, ListenerConfig,
+    ListenerKind, LogFormat, TlsConfig,
 };
 use gridmq_server::tls_reload::TlsReloader;
+
+/// The environment variable holding the management API's admin token.
+const ADMIN_TOKEN_ENV: &str = "GRIDMQ_ADMIN_TOKEN";
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -40,6 +45,25 @@ enum Command {
     /// Make development certificates: a local CA, server and client certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Apply a resources file (JSON or TOML) to a running broker through its management
+    /// API: every resource in it is created or replaced, all or nothing.
+    Apply(ApplyArgs),
+    /// Hash a client password for `passwordHashes`: reads the password from the first
+    /// line of standard input and prints an argon2id PHC string.
+    Passwd,
+}
+
+#[derive(Debug, clap::Args)]
+struct ApplyArgs {
+    /// The resources file: clients, caCertificates, clientGroups, topicSpaces,
+    /// permissionBindings, topicSpacesConfiguration.
+    file: PathBuf,
+    /// The broker's HTTP listener.
+    #[arg(long, env = "GRIDMQ_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Also delete the resources the file leaves out.
+    #[arg(long)]
+    prune: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +122,13 @@ struct ServeArgs {
     /// Log format (overrides the configuration).
     #[arg(long, value_enum)]
     log_format: Option<LogFormat>,
+    /// Namespace mode: clients must authenticate and need permission bindings to publish
+    /// and subscribe (the same as `[namespace] enabled = true`).
+    #[arg(long)]
+    namespace: bool,
+    /// Serve the management API and /healthz over HTTP on ADDR (sets `http.bind`).
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +243,8 @@ fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Check { file }) => check(&file),
         Command::Cert(command) => cert_command(command),
+        Command::Apply(args) => apply_file(args),
+        Command::Passwd => passwd(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -234,6 +267,9 @@ fn load(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 /// Checks a file, including that its TLS certificates, keys and CA bundles load.
 fn check(path: &PathBuf) -> anyhow::Result<()> {
     let config = load(Some(path))?;
+    gridmq_server::namespace::check_declared(&config.namespace)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))
+        .with_context(|| format!("in {}", path.display()))?;
     let mut errors = Vec::new();
     for (index, listener) in config.listeners.iter().enumerate() {
         if let Some(tls) = listener.tls.clone() {
@@ -308,6 +344,38 @@ fn apply_listener_flags(config: &mut Config, args: &ServeArgs) -> anyhow::Result
     Ok(())
 }
 
+fn apply_file(args: ApplyArgs) -> anyhow::Result<()> {
+    let document = gridmq_server::namespace::read_document(&args.file)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n")))?;
+    let target = ApiTarget {
+        url: args.url,
+        token: std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(apply(&target, &document, args.prune))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn passwd() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    let hash = gridmq_auth::hash_password(password.as_bytes())?;
+    println!("{}", hash.as_str());
+    Ok(())
+}
+
 /// Applies `--data-dir`, `--in-memory` and `--salvage`, and resolves a relative data
 /// directory from the configuration file's directory.
 fn apply_storage_flags(config: &mut Config, args: &ServeArgs) {
@@ -335,6 +403,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(format) = args.log_format {
         config.log.format = format;
+    }
+    if args.namespace {
+        config.namespace.enabled = true;
+    }
+    if let Some(bind) = args.http {
+        config.http.bind = Some(bind);
+    }
+    if let Some(token) = std::env::var(ADMIN_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        config.http.admin_token = Some(AdminToken(token));
     }
     config.validate()?;
     gridmq_server::telemetry::init_logging(&config.log.level, config.log.format)

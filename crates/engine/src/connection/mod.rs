@@ -24,11 +24,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use gridmq_codec::{
-    ConnAck, ConnAckProperties, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode,
-    TopicName, Will,
+    Auth, AuthProperties, ConnAck, ConnAckProperties, Disconnect, Packet, PacketId,
+    ProtocolVersion, QoS, ReasonCode, TopicName, Utf8Bytes, Will,
 };
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::authz::Authorizer;
 use crate::broker::{Broker, Claimed, ConnectPlan};
@@ -97,6 +97,28 @@ struct Outgoing {
     wait: Wait,
 }
 
+/// A client's request to re-authenticate (AUTH with reason 0x19), for the server to
+/// decide; answer with [`Connection::complete_reauth`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReauthRequest {
+    /// The Authentication Method, the same as the CONNECT's.
+    pub method: Utf8Bytes,
+    /// The Authentication Data (a new token, for JWT methods).
+    pub data: Option<Bytes>,
+}
+
+/// Where a re-authentication stands.
+#[derive(Debug)]
+enum Reauth {
+    /// None asked for, or the last one answered.
+    Idle,
+    /// The client asked; the server has not taken the request yet (boxed: an idle
+    /// connection should stay small).
+    Requested(Box<ReauthRequest>),
+    /// The server took the request and has not answered.
+    InProgress,
+}
+
 /// How a connection ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ending {
@@ -124,6 +146,11 @@ pub struct Connection {
     /// Boxed: most connections have none, and an idle connection should stay small.
     will: Option<Box<Will>>,
     session_expiry_at_connect: u32,
+    /// The longest Session Expiry Interval this connection may set, in seconds.
+    max_session_expiry: u32,
+    /// The CONNECT's Authentication Method, echoed in CONNACK and required in AUTH.
+    auth_method: Option<Utf8Bytes>,
+    reauth: Reauth,
     control_out: VecDeque<Outgoing>,
     resend: VecDeque<PacketId>,
     ending: Option<Ending>,
@@ -169,18 +196,22 @@ impl Connection {
             client_id,
             assigned,
             owner,
+            max_session_expiry,
             ..
         } = plan;
         let version = connect.protocol;
         let v5 = version.is_v5();
+        let max_expiry = max_session_expiry.map_or(config.max_session_expiry, |cap| {
+            cap.min(config.max_session_expiry)
+        });
         let requested_expiry = if v5 {
             connect.properties.session_expiry_interval.unwrap_or(0)
         } else if connect.clean_start {
             0
         } else {
-            config.max_session_expiry
+            max_expiry
         };
-        let granted_expiry = requested_expiry.min(config.max_session_expiry);
+        let granted_expiry = requested_expiry.min(max_expiry);
 
         let (mut session, session_present) = match claimed.previous {
             Some((previous, _cancelled_will)) if !connect.clean_start => (previous, true),
@@ -196,6 +227,9 @@ impl Connection {
                 false,
             ),
         };
+        if session_present {
+            subscriptions::drop_unauthorized(&broker, &mut session, authorizer.as_ref());
+        }
         session.expiry_interval = granted_expiry;
         session.owner = owner;
         session.inbox.set_online(true);
@@ -255,6 +289,8 @@ impl Connection {
             if assigned {
                 p.assigned_client_identifier = Some(client_id.clone());
             }
+            // [MQTT-4.12.0-5] A CONNACK accepting a method names it.
+            p.authentication_method = props.authentication_method.clone();
             if props.request_response_information == Some(true) {
                 p.response_information = config
                     .response_information_prefix
@@ -277,8 +313,11 @@ impl Connection {
             last_received: now,
             client,
             aliases_in: Vec::new(),
+            auth_method: connect.properties.authentication_method.clone(),
             will: connect.will.map(|will| Box::new(compact_will(will))),
             session_expiry_at_connect: granted_expiry,
+            max_session_expiry: max_expiry,
+            reauth: Reauth::Idle,
             control_out: VecDeque::new(),
             resend,
             ending: None,
@@ -344,16 +383,84 @@ impl Connection {
                 ReasonCode::ProtocolError,
                 "[MQTT-3.1.0-2] a second CONNECT on the same connection",
             ),
-            Packet::Auth(_) => self.protocol_error(
-                ReasonCode::ProtocolError,
-                "[MQTT-4.12.0-1] AUTH without enhanced authentication in CONNECT",
-            ),
+            Packet::Auth(auth) => self.on_auth(auth),
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => self
                 .protocol_error(
                     ReasonCode::ProtocolError,
                     "[MQTT-2.1.2] a client sent a packet only a server may send",
                 ),
         }
+    }
+
+    /// The Authentication Method the client connected with, if any.
+    pub fn authentication_method(&self) -> Option<&str> {
+        self.auth_method.as_deref()
+    }
+
+    /// Takes the client's pending re-authentication request, if it sent one. Until it is
+    /// answered with [`Connection::complete_reauth`], another AUTH is a protocol error.
+    pub fn take_reauth_request(&mut self) -> Option<ReauthRequest> {
+        match std::mem::replace(&mut self.reauth, Reauth::InProgress) {
+            Reauth::Requested(request) if self.ending.is_none() => Some(*request),
+            Reauth::Requested(_) => None,
+            other => {
+                self.reauth = other;
+                None
+            }
+        }
+    }
+
+    /// Answers a re-authentication: AUTH Success (0x00) with the method, or the
+    /// connection closes with the refusal's reason ([MQTT-4.12.1-2]), which must be one
+    /// DISCONNECT allows (0x87 Not authorized, 0x89 Server busy, ...; not CONNACK-only
+    /// codes such as 0x86, 0x88 or 0x8C).
+    pub fn complete_reauth(&mut self, outcome: Result<(), Kick>) {
+        if !matches!(self.reauth, Reauth::InProgress) || self.ending.is_some() {
+            return;
+        }
+        self.reauth = Reauth::Idle;
+        match outcome {
+            Ok(()) => self.send(Packet::Auth(Auth {
+                reason_code: ReasonCode::Success,
+                properties: AuthProperties {
+                    authentication_method: self.auth_method.clone(),
+                    ..AuthProperties::default()
+                },
+            })),
+            Err(kick) => self.close(kick.reason, kick.message),
+        }
+    }
+
+    /// AUTH from the client: only re-authentication (0x19) with the CONNECT's method.
+    fn on_auth(&mut self, auth: Auth) {
+        let Some(method) = &self.auth_method else {
+            return self.protocol_error(
+                ReasonCode::ProtocolError,
+                "[MQTT-4.12.0-7] AUTH without an Authentication Method in CONNECT",
+            );
+        };
+        if auth.reason_code != ReasonCode::ReAuthenticate {
+            return self.protocol_error(
+                ReasonCode::ProtocolError,
+                "[MQTT-4.12.0-3] the server started no authentication exchange: a client AUTH must be Re-authenticate (0x19)",
+            );
+        }
+        if auth.properties.authentication_method.as_ref() != Some(method) {
+            return self.protocol_error(
+                ReasonCode::ProtocolError,
+                "[MQTT-4.12.1-1] re-authentication must use the CONNECT's Authentication Method",
+            );
+        }
+        if !matches!(self.reauth, Reauth::Idle) {
+            return self.protocol_error(
+                ReasonCode::ProtocolError,
+                "AUTH before the previous re-authentication was answered",
+            );
+        }
+        self.reauth = Reauth::Requested(Box::new(ReauthRequest {
+            method: method.clone(),
+            data: auth.properties.authentication_data,
+        }));
     }
 
     /// Reports a decode error of the client's byte stream: the connection closes with
@@ -578,7 +685,7 @@ impl Connection {
                     "[MQTT-3.14.2-2] Session Expiry Interval set at DISCONNECT after 0 at CONNECT",
                 );
             }
-            self.session.expiry_interval = expiry.min(self.broker.config().max_session_expiry);
+            self.session.expiry_interval = expiry.min(self.max_session_expiry);
         }
         self.ending = Some(Ending {
             reason: disconnect.reason_code,

@@ -8,10 +8,33 @@ use gridmq_codec::{
 };
 
 use super::Connection;
+use crate::authz::Authorizer;
+use crate::broker::Broker;
 use crate::message::Delivery;
 use crate::persist::Change;
 use crate::router::Subscriber;
-use crate::session::SubscriptionRecord;
+use crate::session::{Session, SubscriptionRecord};
+
+/// Removes the subscriptions of a resumed session that `authorizer` no longer allows
+/// (its permissions changed while it was away); returns how many.
+pub(super) fn drop_unauthorized(
+    broker: &Broker,
+    session: &mut Session,
+    authorizer: &dyn Authorizer,
+) -> usize {
+    let denied: Vec<Utf8Bytes> = session
+        .subscriptions
+        .iter()
+        .filter(|(_, record)| !authorizer.may_subscribe(record.filter.filter()))
+        .map(|(raw, _)| raw.clone())
+        .collect();
+    for raw in &denied {
+        if let Some(record) = session.subscriptions.remove(raw) {
+            broker.router().unsubscribe(&record.filter, session.id);
+        }
+    }
+    denied.len()
+}
 
 impl Connection {
     pub(super) fn on_subscribe(&mut self, now: Instant, subscribe: Subscribe) {

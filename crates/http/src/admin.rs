@@ -1,0 +1,141 @@
+//! Who may call the management API: a bearer token compared in constant time, or, with
+//! none configured, only peers on the loopback interface.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How management requests are admitted.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AdminAuth {
+    /// `Authorization: Bearer <token>` with this token; kept as its SHA-256 so that the
+    /// comparison takes the same time whatever the presented token's length.
+    Token([u8; 32]),
+    /// No token configured: only loopback peers, without credentials.
+    LoopbackOnly,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token(..)"),
+            Self::LoopbackOnly => f.write_str("LoopbackOnly"),
+        }
+    }
+}
+
+impl AdminAuth {
+    /// Token authentication when `token` is set and not blank, else loopback only.
+    pub fn new(token: Option<&str>) -> Self {
+        match token.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(token) => Self::Token(Sha256::digest(token.as_bytes()).into()),
+            None => Self::LoopbackOnly,
+        }
+    }
+
+    /// Admits or refuses one request from `peer` (`None` when unknown) with the given
+    /// `Authorization` header value.
+    pub fn check(
+        &self,
+        peer: Option<SocketAddr>,
+        authorization: Option<&str>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Self::Token(expected) => {
+                let presented = authorization
+                    .and_then(|value| {
+                        let (scheme, token) = value.trim().split_once(' ')?;
+                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                    })
+                    .ok_or_else(|| ApiError::unauthorized("an admin bearer token is required"))?;
+                let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+                if bool::from(digest.ct_eq(expected)) {
+                    Ok(())
+                } else {
+                    Err(ApiError::unauthorized("the admin token is not valid"))
+                }
+            }
+            Self::LoopbackOnly if peer.is_some_and(|p| p.ip().is_loopback()) => Ok(()),
+            Self::LoopbackOnly => Err(ApiError::forbidden(
+                "no admin token is configured, so only loopback clients may manage the broker",
+            )),
+        }
+    }
+}
+
+/// Middleware for the management routes.
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.admin.check(peer, authorization) {
+        Ok(()) => next.run(request).await,
+        Err(error) => {
+            tracing::info!(?peer, "management API: refused: {}", error.detail());
+            error.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> Option<SocketAddr> {
+        Some("127.0.0.1:40000".parse().unwrap())
+    }
+
+    fn remote() -> Option<SocketAddr> {
+        Some("192.0.2.1:40000".parse().unwrap())
+    }
+
+    #[test]
+    fn token_is_required_and_compared() {
+        let auth = AdminAuth::new(Some("s3cret"));
+        assert!(auth.check(remote(), Some("Bearer s3cret")).is_ok());
+        assert!(auth.check(remote(), Some("bearer  s3cret ")).is_ok());
+        for bad in [
+            None,
+            Some("Bearer wrong"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+            Some("Bearer "),
+        ] {
+            let error = auth.check(loopback(), bad).unwrap_err();
+            assert_eq!(error.status_code(), 401, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn without_a_token_only_loopback() {
+        for auth in [AdminAuth::new(None), AdminAuth::new(Some("  "))] {
+            assert_eq!(auth, AdminAuth::LoopbackOnly);
+            assert!(auth.check(loopback(), None).is_ok());
+            assert!(auth.check(Some("[::1]:1".parse().unwrap()), None).is_ok());
+            assert_eq!(auth.check(remote(), None).unwrap_err().status_code(), 403);
+            assert_eq!(auth.check(None, None).unwrap_err().status_code(), 403);
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        assert_eq!(format!("{:?}", AdminAuth::new(Some("s3cret"))), "Token(..)");
+    }
+}
