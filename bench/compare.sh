@@ -32,6 +32,9 @@ Scenarios (MQTT 3.1.1, 64-byte payloads, inflight 64):
   fanout-q0   fan-out, 1 publisher -> 100 subscribers, QoS 0, max rate
   pairs-q1    100 QoS 1 publisher/subscriber pairs, max rate
   latency-q1  fan-in 10 -> 1, QoS 1, fixed 10,000 msg/s (latency)
+  durable-fanin-q1  fanin-q1 with a persistent subscriber session (Clean Session 0)
+  durable-pairs-q1  pairs-q1 with persistent subscriber sessions
+                    (for durable throughput: --brokers gridmq,gridmq-mem,mosquitto-persist)
   conn-10k    10,000 idle connections opened at 5,000/s, held for the duration
 EOF
 }
@@ -157,8 +160,20 @@ start_broker_once() {
             rm -rf "$WORK/gridmq-data"
             "$GRIDMQ" serve --mqtt "127.0.0.1:$PORT" --data-dir "$WORK/gridmq-data" >>"$log_file" 2>&1 &
             ;;
+        gridmq-mem)
+            "$GRIDMQ" serve --mqtt "127.0.0.1:$PORT" --in-memory >>"$log_file" 2>&1 &
+            ;;
         mosquitto)
             render "$PEERS/mosquitto.conf" "$WORK/mosquitto.conf" "$PORT"
+            "$(find_bin mosquitto)" -c "$WORK/mosquitto.conf" >>"$log_file" 2>&1 &
+            ;;
+        mosquitto-persist)
+            # Mosquitto's persistence: an in-memory database saved to disk every
+            # autosave_interval seconds (and at exit); nothing is written per message.
+            rm -rf "$WORK/mosquitto-db" && mkdir -p "$WORK/mosquitto-db"
+            render "$PEERS/mosquitto.conf" "$WORK/mosquitto.conf" "$PORT"
+            sed -i -e 's|^persistence false|persistence true|' "$WORK/mosquitto.conf"
+            printf 'persistence_location %s/\nautosave_interval 1\n' "$WORK/mosquitto-db" >>"$WORK/mosquitto.conf"
             "$(find_bin mosquitto)" -c "$WORK/mosquitto.conf" >>"$log_file" 2>&1 &
             ;;
         nats)
@@ -193,6 +208,8 @@ scenario_args() {
         fanout-q0) echo fan-out --subscribers 100 --qos 0 "${common[@]}" ;;
         pairs-q1) echo pairs --pairs 100 --qos 1 "${common[@]}" ;;
         latency-q1) echo fan-in --publishers 10 --subscribers 1 --qos 1 --rate 10000 "${common[@]}" ;;
+        durable-fanin-q1) echo fan-in --publishers 10 --subscribers 1 --qos 1 --persistent-subscribers "${common[@]}" ;;
+        durable-pairs-q1) echo pairs --pairs 100 --qos 1 --persistent-subscribers "${common[@]}" ;;
         conn-10k) echo connections --connections 10000 --connect-rate 5000 --duration "$DURATION" --mqtt 3.1.1 --connect-timeout 30s ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
     esac
@@ -200,12 +217,12 @@ scenario_args() {
 
 broker_available() {
     case "$1" in
-        gridmq)
+        gridmq|gridmq-mem)
             if [[ ! -x "$GRIDMQ" ]]; then
                 log "skipping gridmq: $GRIDMQ does not exist yet"
                 return 1
             fi ;;
-        mosquitto) find_bin mosquitto >/dev/null || { log "skipping mosquitto: not installed"; return 1; } ;;
+        mosquitto|mosquitto-persist) find_bin mosquitto >/dev/null || { log "skipping mosquitto: not installed"; return 1; } ;;
         nats) find_bin nats-server >/dev/null || { log "skipping nats: not installed"; return 1; } ;;
         rumqttd) find_bin rumqttd >/dev/null || { log "skipping rumqttd: not installed"; return 1; } ;;
         *) log "unknown broker $1"; return 1 ;;

@@ -254,6 +254,11 @@ pub struct ConnArgs {
     /// 0 turns it off (rumqttd refuses 0).
     #[arg(long, default_value_t = 60)]
     pub keep_alive: u16,
+    /// Subscribers keep persistent sessions (3.1.1: Clean Session 0; 5: Clean Start 0
+    /// and an hour of Session Expiry), so a broker with durable storage stores every
+    /// QoS 1/2 message queued for them before acknowledging it.
+    #[arg(long)]
+    pub persistent_subscribers: bool,
     /// Longest wait for one client's connect and subscribe.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     pub connect_timeout: Duration,

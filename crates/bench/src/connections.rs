@@ -135,7 +135,8 @@ async fn open_clients(
             let begun = Instant::now();
             let opened = timeout(limit, async {
                 let stream = connector.connect(Some(source)).await?;
-                handshake::connect(stream, version, &client_id, keep_alive, &credentials).await
+                handshake::connect(stream, version, &client_id, keep_alive, &credentials, false)
+                    .await
             })
             .await;
             drop(permit);

@@ -38,21 +38,24 @@ pub fn ping_interval(keep_alive: u16) -> Option<std::time::Duration> {
     (keep_alive > 0).then(|| std::time::Duration::from_millis(u64::from(keep_alive) * 500))
 }
 
-/// Sends CONNECT with a clean session and waits for a successful CONNACK.
+/// Sends CONNECT (a clean session unless `persistent`) and waits for a successful
+/// CONNACK.
 pub async fn connect(
     mut stream: BoxStream,
     version: ProtocolVersion,
     client_id: &str,
     keep_alive: u16,
     credentials: &Credentials,
+    persistent: bool,
 ) -> anyhow::Result<Session> {
     let connect = Connect {
         protocol: version,
-        clean_start: true,
+        clean_start: !persistent,
         keep_alive,
         properties: ConnectProperties {
             // Let the broker keep as many QoS 1/2 deliveries in flight as it wants.
             receive_maximum: NonZeroU16::new(u16::MAX),
+            session_expiry_interval: (persistent && version.is_v5()).then_some(3600),
             ..ConnectProperties::default()
         },
         client_id: client_id.into(),

@@ -228,13 +228,20 @@ async fn open_all(
         let permits = permits.clone();
         let version = conn.mqtt.version();
         let (limit, keep_alive) = (conn.connect_timeout, conn.keep_alive);
+        let persistent = role == 's' && conn.persistent_subscribers;
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await?;
             let open = async {
                 let stream = connector.connect(None).await?;
-                let mut session =
-                    handshake::connect(stream, version, &client_id, keep_alive, &credentials)
-                        .await?;
+                let mut session = handshake::connect(
+                    stream,
+                    version,
+                    &client_id,
+                    keep_alive,
+                    &credentials,
+                    persistent,
+                )
+                .await?;
                 if let Some(filter) = &filter {
                     session.subscribe(filter, qos).await?;
                 }

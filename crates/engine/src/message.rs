@@ -46,6 +46,9 @@ pub struct Message {
     pub origin: Option<SessionId>,
 }
 
+/// QoS 1/2 payloads up to this size are copied out of the receive buffer.
+const COMPACT_BELOW: usize = 2048;
+
 impl Message {
     /// Builds a message from a received PUBLISH whose topic alias has been resolved.
     pub fn from_publish(publish: Publish, now: Instant, origin: Option<SessionId>) -> Self {
@@ -63,6 +66,15 @@ impl Message {
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
         properties.message_expiry_interval = None;
+        // Topic and payload slice the connection's receive buffer. A QoS 1/2 message
+        // stays alive until every subscriber acknowledges it, and a small one would keep
+        // a whole buffer chunk (up to 16 KiB) alive meanwhile: copy it out. Large
+        // payloads fill their chunks anyway and stay shared.
+        let (topic, payload) = if qos != QoS::AtMostOnce && payload.len() <= COMPACT_BELOW {
+            (topic.compact(), Bytes::copy_from_slice(&payload))
+        } else {
+            (topic, payload)
+        };
         Self {
             topic,
             payload,

@@ -38,7 +38,15 @@ pub struct Config {
 }
 
 /// The top-level sections, for the key-by-key check.
-const SECTIONS: &[&str] = &["log", "server", "listeners", "mqtt", "namespace", "http", "storage"];
+const SECTIONS: &[&str] = &[
+    "log",
+    "server",
+    "listeners",
+    "mqtt",
+    "namespace",
+    "http",
+    "storage",
+];
 
 impl Default for Config {
     fn default() -> Self {

@@ -202,13 +202,10 @@ impl Server {
         let mut listeners = Vec::new();
         let mut tls = TlsReloader::default();
         for (listener, acceptor) in config.listeners.iter().zip(acceptors) {
-            let tcp =
-                TcpListener::bind(listener.bind)
-                    .await
-                    .map_err(|source| StartError::Bind {
-                        addr: listener.bind,
-                        source,
-                    })?;
+            let tcp = bind_mqtt(listener.bind).map_err(|source| StartError::Bind {
+                addr: listener.bind,
+                source,
+            })?;
             let addr = tcp.local_addr().map_err(|source| StartError::Bind {
                 addr: listener.bind,
                 source,
@@ -354,6 +351,25 @@ impl Server {
         }
         ShutdownReport { clean }
     }
+}
+
+/// Pending connections the kernel queues per listener before the accept loop takes
+/// them (capped by `net.core.somaxconn`). A fleet reconnecting at once after an outage
+/// would otherwise overflow the default of 1024 and wait out SYN retransmissions.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds an MQTT listener with a deep accept queue.
+fn bind_mqtt(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std's bind does on Unix: a restarted broker can bind while old connections
+    // linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Loads the TLS material of every listener that needs it, before anything binds.
