@@ -213,11 +213,14 @@ async fn curl_sends_the_event_grid_sample() {
     assert_eq!(p.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
 }
 
+/// A path with its query, headers, and the parameters the 400 must name.
+type BadRequest<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<&'a str>);
+
 #[tokio::test]
 async fn bad_requests_name_the_bad_parameter() {
     let server = http_broker(|_| {}).await;
     let http = Http::new(&server);
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<&str>)> = vec![
+    let cases: Vec<BadRequest<'_>> = vec![
         ("/mqtt/messages", vec![], vec!["topic"]),
         ("/mqtt/messages?topic=", vec![], vec!["topic"]),
         ("/mqtt/messages?topic=a%2F%2B%2Fb", vec![], vec!["topic"]),
