@@ -412,4 +412,19 @@ async fn http2_and_http1_keep_alive_both_publish() {
     assert_eq!(got, ["h1-0", "h1-1", "h1-2", "h2-0", "h2-1", "h2-2"]);
     // Errors come back over HTTP/2 as problem+json too.
     h2.publish("a/+", "", &[], "x").await.assert_problem(400);
+    // A listing's nextLink is absolute over HTTP/2 as well (from :authority).
+    for i in 0..2 {
+        h2.publish_ok(&format!("{topic}/r{i}"), "retain=1", &[], "r")
+            .await;
+    }
+    let reply = h2
+        .get(&format!(
+            "/mqtt/retainedMessages?topicFilter={}&maxResults=1",
+            enc(&format!("{topic}/#"))
+        ))
+        .await;
+    let link = reply.json()["nextLink"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&h2.base), "{link}");
+    let (items, _) = h2.list_all(&format!("{topic}/#"), 1).await;
+    assert_eq!(items.len(), 2);
 }

@@ -66,10 +66,7 @@ async fn admit(State(state): State<MqttState>, mut request: Request, next: Next)
     let principal = match bearer {
         Some(token) if state.admin.is_admin_token(token) => Principal::admin(),
         _ => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(host_without_port);
+            let host = request_host(headers, request.uri()).map(host_without_port);
             let peer = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -87,6 +84,18 @@ async fn admit(State(state): State<MqttState>, mut request: Request, next: Next)
     }
     request.extensions_mut().insert(principal);
     next.run(request).await
+}
+
+/// The host a request was sent to: its `Host` header, or for HTTP/2 the `:authority`
+/// in its URI.
+pub(crate) fn request_host<'a>(
+    headers: &'a axum::http::HeaderMap,
+    uri: &'a axum::http::Uri,
+) -> Option<&'a str> {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
 }
 
 /// `example.net:8080` -> `example.net`; `[::1]:80` -> `::1`.

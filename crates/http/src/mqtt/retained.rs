@@ -131,7 +131,7 @@ pub(super) async fn list(
         Some(last) if page.more => {
             let token =
                 URL_SAFE_NO_PAD.encode(format!("{}\0{}", request.filter.as_str(), last.topic));
-            let base = match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            let base = match super::request_host(&headers, &uri) {
                 Some(host) => format!("http://{host}{}", uri.path()),
                 None => uri.path().to_owned(),
             };
