@@ -185,7 +185,12 @@ impl Authenticator {
         if let Some(password) = request.password {
             if !request.protocol.is_v5() && self.jwt.is_some() && jwt::looks_like_jwt(password) {
                 return self
-                    .jwt_login(password, JwtCarrier::Password, request.peer, now)
+                    .jwt_login(
+                        password,
+                        JwtCarrier::Password,
+                        server_name(request.peer),
+                        now,
+                    )
                     .await;
             }
             if let Some(client) = client.filter(|c| !c.hashes.is_empty()) {
@@ -235,7 +240,9 @@ impl Authenticator {
             ));
         }
         let token = request.authentication_data.unwrap_or_default();
-        let renewed = self.jwt_login(token, carrier, request.peer, now).await?;
+        let renewed = self
+            .jwt_login(token, carrier, server_name(request.peer), now)
+            .await?;
         if !eq_ignore_case(
             &renewed.identity.authentication_name,
             &current.identity.authentication_name,
@@ -306,7 +313,9 @@ impl Authenticator {
     ) -> Result<Authenticated, AuthFailure> {
         if let Some(carrier) = JwtCarrier::from_method(method).filter(|_| self.jwt.is_some()) {
             let token = request.authentication_data.unwrap_or_default();
-            return self.jwt_login(token, carrier, request.peer, now).await;
+            return self
+                .jwt_login(token, carrier, server_name(request.peer), now)
+                .await;
         }
         if let Some(webhook) = &self.webhook {
             return self.webhook_login(webhook, request, now).await;
@@ -428,11 +437,32 @@ impl Authenticator {
         }
     }
 
+    /// Authenticates the bearer token of an HTTP request (HTTP Publish, the retained
+    /// API) as a JWT from the configured issuer, checked as for MQTT clients. The
+    /// identity is `sub`, or else `oid` (Microsoft Entra's object id, which Event Grid
+    /// uses for HTTP Publish); `host` (the request's Host, without port) stands in for
+    /// the TLS server name among the default audiences.
+    pub async fn authenticate_bearer(
+        &self,
+        token: &[u8],
+        host: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Authenticated, AuthFailure> {
+        if token.len() > self.options.max_authentication_data_len {
+            return Err(AuthFailure::not_authorized(format!(
+                "bearer token is longer than {} bytes",
+                self.options.max_authentication_data_len
+            )));
+        }
+        self.jwt_login(token, JwtCarrier::HttpBearer, host, now)
+            .await
+    }
+
     async fn jwt_login(
         &self,
         token: &[u8],
         carrier: JwtCarrier,
-        peer: &PeerInfo,
+        server_name: Option<&str>,
         now: SystemTime,
     ) -> Result<Authenticated, AuthFailure> {
         let Some(jwt) = &self.jwt else {
@@ -441,13 +471,19 @@ impl Authenticator {
             ));
         };
         let token = jwt::parse(token)?;
+        let subject_claims: &[&str] = if carrier == JwtCarrier::HttpBearer {
+            &["sub", "oid"]
+        } else {
+            &["sub"]
+        };
         let claims = jwt::check_claims(
             &token.claims,
             &jwt.settings,
-            &self.audiences(jwt, peer),
+            &self.audiences(jwt, server_name),
             now,
             self.options.jwt_leeway,
             self.options.max_authentication_name_len,
+            subject_claims,
         )?;
         let key = self.jwt_key(jwt, &token, now).await?;
         if key.algorithm != token.algorithm {
@@ -479,18 +515,17 @@ impl Authenticator {
         })
     }
 
-    /// Accepted audiences: the namespace's, else the broker's host names and the TLS
-    /// server name the client asked for.
-    fn audiences(&self, jwt: &Jwt, peer: &PeerInfo) -> Vec<String> {
+    /// Accepted audiences: the namespace's, else the broker's host names and the server
+    /// name the client asked for (TLS SNI, or an HTTP request's Host).
+    fn audiences(&self, jwt: &Jwt, server_name: Option<&str>) -> Vec<String> {
         if !jwt.settings.audiences.is_empty() {
             return jwt.settings.audiences.clone();
         }
-        let sni = peer.tls.as_ref().and_then(|t| t.server_name.as_deref());
         self.options
             .default_audiences
             .iter()
             .map(String::as_str)
-            .chain(sni)
+            .chain(server_name)
             .map(normalize_audience)
             .collect()
     }
@@ -615,6 +650,11 @@ fn registered_clients(
         clients.insert(key, Arc::new(registered));
     }
     clients
+}
+
+/// The TLS server name a client asked for, if any.
+fn server_name(peer: &PeerInfo) -> Option<&str> {
+    peer.tls.as_ref().and_then(|t| t.server_name.as_deref())
 }
 
 #[cfg(test)]

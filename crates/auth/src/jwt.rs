@@ -173,6 +173,7 @@ pub(crate) fn check_claims(
     now: SystemTime,
     leeway: Duration,
     max_name_chars: usize,
+    subject_claims: &[&str],
 ) -> Result<Claims, AuthFailure> {
     match claims.get("iss") {
         Some(Value::String(iss)) if *iss == settings.issuer => {}
@@ -195,14 +196,23 @@ pub(crate) fn check_claims(
             return Err(AuthFailure::not_authorized("JWT is not valid yet (nbf)"));
         }
     }
-    let subject = match claims.get("sub") {
-        Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= max_name_chars => s.clone(),
-        Some(Value::String(_)) => {
+    // The first of `subject_claims` present names the client.
+    let Some((name, value)) = subject_claims
+        .iter()
+        .find_map(|name| claims.get(*name).map(|value| (*name, value)))
+    else {
+        return Err(AuthFailure::not_authorized(format!(
+            "JWT has no {}",
+            subject_claims.join(" or ")
+        )));
+    };
+    let subject = match value {
+        Value::String(s) if !s.is_empty() && s.chars().count() <= max_name_chars => s.clone(),
+        _ => {
             return Err(AuthFailure::not_authorized(format!(
-                "JWT sub must be 1 to {max_name_chars} characters"
+                "JWT {name} must be a string of 1 to {max_name_chars} characters"
             )));
         }
-        _ => return Err(AuthFailure::not_authorized("JWT has no sub")),
     };
     Ok(Claims {
         subject,

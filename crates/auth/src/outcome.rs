@@ -52,6 +52,8 @@ pub enum JwtCarrier {
     OAuth2Jwt,
     /// The Password field (MQTT 3.1.1 clients, which have no Authentication Method).
     Password,
+    /// `Authorization: Bearer` of an HTTP request (HTTP Publish, the retained API).
+    HttpBearer,
 }
 
 impl JwtCarrier {
@@ -74,7 +76,7 @@ impl JwtCarrier {
         match self {
             Self::CustomJwt => Some(Self::CUSTOM_JWT),
             Self::OAuth2Jwt => Some(Self::OAUTH2_JWT),
-            Self::Password => None,
+            Self::Password | Self::HttpBearer => None,
         }
     }
 }
@@ -85,6 +87,7 @@ impl fmt::Display for Method {
             Self::Certificate(scheme) => write!(f, "certificate ({scheme:?})"),
             Self::Password => f.write_str("password"),
             Self::Jwt(JwtCarrier::Password) => f.write_str("JWT (password field)"),
+            Self::Jwt(JwtCarrier::HttpBearer) => f.write_str("JWT (HTTP bearer)"),
             Self::Jwt(carrier) => write!(f, "JWT ({})", carrier.method_name().unwrap_or("")),
             Self::Webhook => f.write_str("webhook"),
         }

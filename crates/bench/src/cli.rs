@@ -27,8 +27,31 @@ pub enum Scenario {
     Pairs(PairsArgs),
     /// Publishers -> a `$share/{group}/...` group of S subscribers (MQTT 5 only).
     Shared(SharedArgs),
+    /// R concurrent HTTP Publish requesters (keep-alive HTTP/1.1) -> S MQTT subscribers.
+    HttpPublish(HttpPublishArgs),
     /// Open N idle clients at a given rate and hold them.
     Connections(ConnectionsArgs),
+}
+
+/// `http-publish` options. Requesters run closed-loop: each sends its next request when
+/// the previous one is answered, so `--rate` does not apply.
+#[derive(Debug, Args)]
+pub struct HttpPublishArgs {
+    /// Concurrent requesters, each with its own keep-alive connection and topic.
+    #[arg(long, default_value_t = 16)]
+    pub requesters: u32,
+    /// MQTT subscribers of every requester's topic.
+    #[arg(long, default_value_t = 1)]
+    pub subscribers: u32,
+    /// The broker's HTTP port (`--port` stays the MQTT port of the subscribers).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// Load options.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Connection and reporting options.
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 /// `fan-in` options.
@@ -279,6 +302,7 @@ impl Scenario {
             Self::FanOut(a) => &a.conn,
             Self::Pairs(a) => &a.conn,
             Self::Shared(a) => &a.conn,
+            Self::HttpPublish(a) => &a.conn,
             Self::Connections(a) => &a.conn,
         }
     }

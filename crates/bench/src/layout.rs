@@ -20,6 +20,16 @@ pub enum Layout {
         /// Pairs.
         pairs: u32,
     },
+    /// R HTTP requesters posting to `BASE/http/{i}` through HTTP Publish on `http_port`
+    /// -> S MQTT subscribers of `BASE/http/+`.
+    HttpPublish {
+        /// Concurrent HTTP requesters, each on its own keep-alive connection.
+        requesters: u32,
+        /// Subscribers.
+        subscribers: u32,
+        /// The broker's HTTP port.
+        http_port: u16,
+    },
     /// P publishers on `BASE/shared/{i}` -> S members of `$share/{group}/BASE/shared/+`.
     Shared {
         /// Publishers.
@@ -39,6 +49,7 @@ impl Layout {
             Self::FanOut { .. } => "fan-out",
             Self::Pairs { .. } => "pairs",
             Self::Shared { .. } => "shared",
+            Self::HttpPublish { .. } => "http-publish",
         }
     }
 
@@ -46,6 +57,7 @@ impl Layout {
     pub fn publishers(&self) -> u32 {
         match self {
             Self::FanIn { publishers, .. } | Self::Shared { publishers, .. } => *publishers,
+            Self::HttpPublish { requesters, .. } => *requesters,
             Self::FanOut { .. } => 1,
             Self::Pairs { pairs } => *pairs,
         }
@@ -56,7 +68,8 @@ impl Layout {
         match self {
             Self::FanIn { subscribers, .. }
             | Self::FanOut { subscribers }
-            | Self::Shared { subscribers, .. } => *subscribers,
+            | Self::Shared { subscribers, .. }
+            | Self::HttpPublish { subscribers, .. } => *subscribers,
             Self::Pairs { pairs } => *pairs,
         }
     }
@@ -64,9 +77,9 @@ impl Layout {
     /// How many subscribers each message is meant for.
     pub fn fanout(&self) -> u64 {
         match self {
-            Self::FanIn { subscribers, .. } | Self::FanOut { subscribers } => {
-                u64::from(*subscribers)
-            }
+            Self::FanIn { subscribers, .. }
+            | Self::FanOut { subscribers }
+            | Self::HttpPublish { subscribers, .. } => u64::from(*subscribers),
             Self::Pairs { .. } | Self::Shared { .. } => 1,
         }
     }
@@ -78,6 +91,7 @@ impl Layout {
             Self::FanOut { .. } => format!("{base}/out"),
             Self::Pairs { .. } => format!("{base}/pair/{i}"),
             Self::Shared { .. } => format!("{base}/shared/{i}"),
+            Self::HttpPublish { .. } => format!("{base}/http/{i}"),
         }
     }
 
@@ -88,6 +102,7 @@ impl Layout {
             Self::FanOut { .. } => format!("{base}/out"),
             Self::Pairs { .. } => format!("{base}/pair/{i}"),
             Self::Shared { group, .. } => format!("$share/{group}/{base}/shared/+"),
+            Self::HttpPublish { .. } => format!("{base}/http/+"),
         }
     }
 }
@@ -109,6 +124,11 @@ mod tests {
                 publishers: 2,
                 subscribers: 3,
                 group: "g".into(),
+            },
+            Layout::HttpPublish {
+                requesters: 3,
+                subscribers: 2,
+                http_port: 8080,
             },
         ]
     }

@@ -12,7 +12,8 @@
 //! - [`cli`]: the command line, one subcommand per scenario.
 //! - [`layout`]: topics and filters per scenario, and how many subscribers get each message.
 //! - [`run`]: a message scenario from connect to summary; [`schedule`] is its timeline.
-//! - [`publisher`] / [`subscriber`]: the two client loops.
+//! - [`publisher`] / [`subscriber`]: the two client loops; [`http_publisher`]: the HTTP
+//!   Publish requester of the `http-publish` scenario.
 //! - [`connections`]: the idle-connections scenario and the open-file limit.
 //! - [`handshake`]: CONNECT and SUBSCRIBE through the codec.
 //! - [`wire`]: hot-path framing of PUBLISH and acknowledgements.
@@ -27,6 +28,7 @@ pub mod accounting;
 pub mod cli;
 pub mod connections;
 pub mod handshake;
+pub mod http_publisher;
 pub mod latency;
 pub mod layout;
 pub mod payload;

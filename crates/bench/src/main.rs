@@ -90,6 +90,14 @@ fn message_scenario(scenario: Scenario) -> (Layout, gridmq_bench::cli::LoadArgs)
             },
             a.load,
         ),
+        Scenario::HttpPublish(a) => (
+            Layout::HttpPublish {
+                requesters: a.requesters,
+                subscribers: a.subscribers,
+                http_port: a.http_port,
+            },
+            a.load,
+        ),
         Scenario::Connections(_) => unreachable!("handled by the caller"),
     }
 }
@@ -102,6 +110,7 @@ fn hard_deadline(scenario: &Scenario) -> Duration {
         Scenario::FanOut(a) => a.load.warmup + a.load.duration + a.load.drain,
         Scenario::Pairs(a) => a.load.warmup + a.load.duration + a.load.drain,
         Scenario::Shared(a) => a.load.warmup + a.load.duration + a.load.drain,
+        Scenario::HttpPublish(a) => a.load.warmup + a.load.duration + a.load.drain,
         Scenario::Connections(a) => {
             let opening = match a.connect_rate {
                 Some(rate) => Duration::from_secs_f64(f64::from(a.connections) / f64::from(rate)),

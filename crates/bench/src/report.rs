@@ -129,6 +129,9 @@ pub struct MessageSummary {
     /// End-to-end latency of window messages.
     #[serde(flatten)]
     pub latency: LatencyFields,
+    /// `http-publish` only: time from sending a request to its 204, of window requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_response: Option<LatencyFields>,
     /// The broker's resource use in the window.
     #[serde(flatten)]
     pub broker: BrokerFields,
@@ -244,6 +247,18 @@ impl MessageSummary {
             l.latency_max_us,
             l.latency_samples,
         );
+        if let Some(h) = &self.http_response {
+            let _ = writeln!(
+                out,
+                "HTTP response us: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} requests)",
+                h.latency_p50_us,
+                h.latency_p90_us,
+                h.latency_p99_us,
+                h.latency_p999_us,
+                h.latency_max_us,
+                h.latency_samples,
+            );
+        }
         if let (Some(cpu), Some(pct), Some(peak)) = (
             self.broker.broker_cpu_s,
             self.broker.broker_cpu_pct,

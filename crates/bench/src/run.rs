@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounting::{Counts, Loss};
 use crate::cli::{ConnArgs, LoadArgs};
 use crate::handshake::{self, Session};
+use crate::http_publisher::{self, HttpLoad, RequesterReport};
 use crate::latency::Latency;
 use crate::layout::Layout;
 use crate::payload::{Clock, STAMP_LEN};
@@ -80,11 +81,17 @@ pub async fn run_messages(
     )
     .await
     .context("connecting subscribers")?;
+    // HTTP requesters connect when they start; MQTT publishers now.
+    let mqtt_publishers = if matches!(layout, Layout::HttpPublish { .. }) {
+        0
+    } else {
+        layout.publishers()
+    };
     let pub_sessions = open_all(
         &connector,
         conn,
         'p',
-        layout.publishers(),
+        mqtt_publishers,
         |i| (format!("{id_prefix}-p{i}"), None),
         qos,
     )
@@ -103,10 +110,30 @@ pub async fn run_messages(
         &progress,
         &stop_subscribers,
     );
-    let publishers = spawn_publishers(pub_sessions, &layout, &base, load, conn, schedule);
+    let (publishers, requesters) = match &layout {
+        Layout::HttpPublish { http_port, .. } => {
+            let http = Connector::new(&conn.host, *http_port, None).await?;
+            let host = format!("{}:{http_port}", conn.host);
+            (
+                JoinSet::new(),
+                spawn_requesters(&http, &host, &layout, &base, load, schedule),
+            )
+        }
+        _ => (
+            spawn_publishers(pub_sessions, &layout, &base, load, conn, schedule),
+            JoinSet::new(),
+        ),
+    };
 
     let (broker, tool_cpu_s) = measure_window(conn.broker_pid, &schedule).await;
-    let pub_reports = join_all(publishers).await?;
+    let mut pub_reports = join_all(publishers).await?;
+    let mut http_response = None;
+    for requester in join_all(requesters).await? {
+        pub_reports.push(requester.publisher);
+        http_response
+            .get_or_insert_with(Latency::new)
+            .merge(&requester.response);
+    }
     let sent: u64 = pub_reports.iter().map(|r| r.sent_in_window).sum();
     let expected = sent.saturating_mul(layout.fanout());
     drain(&progress, expected, &schedule, load.drain_idle).await;
@@ -120,6 +147,7 @@ pub async fn run_messages(
 
     let observed = Observed {
         publishers: pub_reports,
+        http_response,
         subscribers: sub_reports,
         broker,
         tool_cpu_s,
@@ -131,6 +159,8 @@ pub async fn run_messages(
 /// Everything a run saw, for the summary.
 struct Observed {
     publishers: Vec<PublisherReport>,
+    /// Response times of HTTP Publish requests (`http-publish` only).
+    http_response: Option<Latency>,
     subscribers: Vec<SubscriberReport>,
     broker: Option<procstat::BrokerUsage>,
     tool_cpu_s: f64,
@@ -185,6 +215,33 @@ fn spawn_publishers(
     publishers
 }
 
+fn spawn_requesters(
+    connector: &Connector,
+    host: &str,
+    layout: &Layout,
+    base: &str,
+    load: &LoadArgs,
+    schedule: Schedule,
+) -> JoinSet<RequesterReport> {
+    let http_load = HttpLoad {
+        qos: load.qos(),
+        payload_len: load.payload,
+    };
+    let mut requesters = JoinSet::new();
+    for i in 0..layout.publishers() {
+        let topic = layout.publisher_topic(base, i);
+        requesters.spawn(http_publisher::run(
+            connector.clone(),
+            host.to_owned(),
+            i,
+            topic,
+            http_load,
+            schedule,
+        ));
+    }
+    requesters
+}
+
 fn validate(layout: &Layout, load: &LoadArgs, conn: &ConnArgs) -> anyhow::Result<()> {
     ensure!(
         load.payload >= STAMP_LEN,
@@ -201,6 +258,9 @@ fn validate(layout: &Layout, load: &LoadArgs, conn: &ConnArgs) -> anyhow::Result
     );
     if matches!(load.rate, Some(0)) {
         bail!("--rate must be positive; leave it out for maximum speed");
+    }
+    if matches!(layout, Layout::HttpPublish { .. }) && load.rate.is_some() {
+        bail!("http-publish requesters run closed-loop: leave out --rate, set --requesters");
     }
     if matches!(layout, Layout::Shared { .. }) && !conn.mqtt.version().is_v5() {
         bail!("shared subscriptions need --mqtt 5");
@@ -364,6 +424,7 @@ fn summarise(
         send_rate_msgs_per_s: (sent as f64 / seconds).round(),
         throughput_msgs_per_s: (counts.arrived_in_window as f64 / seconds).round(),
         latency: latency.summary().into(),
+        http_response: observed.http_response.as_ref().map(|l| l.summary().into()),
         broker: observed.broker.into(),
         tool_cpu_s: observed.tool_cpu_s,
         drain_s: procstat::round3(observed.drain_s),

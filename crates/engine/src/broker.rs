@@ -221,21 +221,41 @@ impl Broker {
         self.registry.lock().len()
     }
 
-    /// Publishes a message: stores or clears it as retained if flagged, then queues it
-    /// for every matching subscription. Durable changes are submitted without waiting.
-    pub fn publish(&self, message: Arc<Message>) -> RouteReport {
-        self.publish_durable(message).0
+    /// Publishes a message at `now`: stores or clears it as retained if flagged, then
+    /// queues it for every matching subscription. Durable changes are submitted without
+    /// waiting.
+    pub fn publish(&self, message: Arc<Message>, now: Instant) -> RouteReport {
+        self.publish_durable(message, now).0
     }
 
-    /// Publishes a message and returns the ticket that completes once it is durable for
-    /// every persistent session it was queued for (and as retained); `None` when nothing
-    /// needed storing. A publisher may be told the message was accepted only then.
-    pub fn publish_durable(&self, message: Arc<Message>) -> (RouteReport, Option<Ticket>) {
+    /// Publishes a message at `now` and returns the ticket that completes once it is
+    /// durable for every persistent session it was queued for (and as retained); `None`
+    /// when nothing needed storing. A publisher may be told the message was accepted
+    /// only then.
+    pub fn publish_durable(
+        &self,
+        message: Arc<Message>,
+        now: Instant,
+    ) -> (RouteReport, Option<Ticket>) {
         let mut guard = None;
-        let (report, changes) = self.publish_logged(message, &mut guard);
+        let (report, changes) = self.publish_logged(message, now, &mut guard);
         let ticket = self.submit(changes);
         drop(guard);
         (report, ticket)
+    }
+
+    /// Removes the retained message of `topic` without publishing anything, and records
+    /// the removal; returns whether there was one, and the ticket of the record.
+    pub fn remove_retained(&self, topic: &str) -> (bool, Option<Ticket>) {
+        if !self.retained.remove(topic) {
+            return (false, None);
+        }
+        let ticket = self.persistence.as_ref().map(|p| {
+            p.submit(vec![Change::DeleteRetained {
+                topic: topic.to_owned(),
+            }])
+        });
+        (true, ticket)
     }
 
     /// Publishes a message and returns the durable changes it causes, for the caller to
@@ -244,11 +264,12 @@ impl Broker {
     pub(crate) fn publish_logged(
         &self,
         message: Arc<Message>,
+        now: Instant,
         guard: &mut Option<SubmitGuard>,
     ) -> (RouteReport, Vec<Change>) {
         let mut changes = Vec::new();
         if message.retain && self.config.retain_available {
-            match self.retained.apply(&message) {
+            match self.retained.apply(&message, self.clock.wall(now)) {
                 RetainOutcome::Full => Stats::add(&self.stats.retained_refused, 1),
                 _ if self.persistence.is_none() => {}
                 RetainOutcome::Stored => {
@@ -610,7 +631,7 @@ impl Broker {
     /// Publishes a will message now.
     pub(crate) fn publish_will(&self, will: &Will, now: Instant) {
         Stats::add(&self.stats.wills_published, 1);
-        self.publish(Arc::new(will_message(will, now, SessionId(0))));
+        self.publish(Arc::new(will_message(will, now, SessionId(0))), now);
     }
 
     /// Ends a session for good: removes its subscriptions and its durable record,
@@ -765,7 +786,7 @@ impl Broker {
         for stored in &snapshot.retained {
             match restored_message(stored, &self.clock) {
                 Some(message) if !message.is_expired(now) => {
-                    self.retained.apply(&message);
+                    self.retained.apply(&message, self.clock.wall(now));
                     report.retained += 1;
                 }
                 Some(_) => {}

@@ -49,15 +49,11 @@ impl AdminAuth {
         authorization: Option<&str>,
     ) -> Result<(), ApiError> {
         match self {
-            Self::Token(expected) => {
+            Self::Token(_) => {
                 let presented = authorization
-                    .and_then(|value| {
-                        let (scheme, token) = value.trim().split_once(' ')?;
-                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-                    })
+                    .and_then(bearer_token)
                     .ok_or_else(|| ApiError::unauthorized("an admin bearer token is required"))?;
-                let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-                if bool::from(digest.ct_eq(expected)) {
+                if self.is_admin_token(presented) {
                     Ok(())
                 } else {
                     Err(ApiError::unauthorized("the admin token is not valid"))
@@ -69,6 +65,26 @@ impl AdminAuth {
             )),
         }
     }
+}
+
+impl AdminAuth {
+    /// Whether `token` is the configured admin token (never, without one).
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        match self {
+            Self::Token(expected) => {
+                let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                bool::from(digest.ct_eq(expected))
+            }
+            Self::LoopbackOnly => false,
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header value.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Middleware for the management routes.

@@ -3,6 +3,7 @@
 //! never returned.
 
 use std::fmt;
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +46,8 @@ pub struct ApiError {
     status: StatusCode,
     detail: String,
     errors: Vec<FieldError>,
+    /// Whole seconds for `Retry-After` (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -53,6 +56,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -95,6 +99,27 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, detail).with_errors(errors)
     }
 
+    /// 413: the request (an HTTP Publish body with its topic and properties) is larger
+    /// than the limit.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
+    }
+
+    /// 429: the caller is over its rate limit; it may try again after `wait`.
+    pub fn too_many_requests(wait: Duration) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "request rate limit reached; retry after the time in Retry-After",
+        )
+        .with_retry_after(wait)
+    }
+
+    /// 503: the broker cannot take the request now (a full subscriber queue, storage
+    /// that failed, an identity provider that does not answer); worth retrying.
+    pub fn unavailable(detail: impl Into<String>, wait: Duration) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail).with_retry_after(wait)
+    }
+
     /// An error with another status, e.g. the one a body rejection carries.
     pub fn status(status: StatusCode, detail: impl Into<String>) -> Self {
         Self::new(status, detail)
@@ -102,7 +127,7 @@ impl ApiError {
 
     /// 500: something failed inside. `cause` is logged here and not returned.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        tracing::error!("management API: internal error: {cause}");
+        tracing::error!("HTTP API: internal error: {cause}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal error; the server log has the cause",
@@ -112,6 +137,18 @@ impl ApiError {
     fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
         self
+    }
+
+    /// Adds `Retry-After`, in whole seconds rounded up (at least 1).
+    pub fn with_retry_after(mut self, wait: Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
+    /// The `Retry-After` seconds, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
     }
 
     /// The HTTP status.
@@ -168,6 +205,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"gridmq\""),
             );
         }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
@@ -190,6 +230,15 @@ mod tests {
         let response = error.into_response();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+    }
+
+    #[test]
+    fn rate_limits_say_when_to_retry() {
+        let response = ApiError::too_many_requests(Duration::from_millis(1500)).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let response = ApiError::unavailable("busy", Duration::ZERO).into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

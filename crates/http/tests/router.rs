@@ -116,6 +116,7 @@ fn router(admin: AdminAuth) -> axum::Router {
             default_page_size: 2,
             max_page_size: 3,
         },
+        mqtt: None,
     })
 }
 

@@ -252,8 +252,13 @@ pub struct HttpConfig {
     /// The management API's bearer token (`GRIDMQ_ADMIN_TOKEN` overrides it); without
     /// one only loopback clients may use the API.
     pub admin_token: Option<AdminToken>,
-    /// Largest request body.
+    /// Largest request body. HTTP Publish bodies are bounded by `mqtt.max_packet_size`.
     pub max_body_size: ByteSize,
+    /// Requests per second each caller may make to HTTP Publish and the retained API
+    /// (`/mqtt/...`); 0 is no limit. Over it, requests get 429 with `Retry-After`.
+    pub rate_limit: u32,
+    /// Requests a caller may make at once after a quiet spell.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -262,6 +267,8 @@ impl Default for HttpConfig {
             bind: None,
             admin_token: None,
             max_body_size: ByteSize::mib(16),
+            rate_limit: 0,
+            rate_limit_burst: 100,
         }
     }
 }
@@ -606,6 +613,10 @@ impl Config {
         check(
             self.http.max_body_size.as_u64() >= 1024,
             "http.max_body_size: must be at least 1KiB",
+        );
+        check(
+            self.http.rate_limit == 0 || self.http.rate_limit_burst > 0,
+            "http.rate_limit_burst: must be at least 1 when http.rate_limit is set",
         );
         let ns = &self.namespace;
         check(

@@ -1,15 +1,18 @@
-//! The HTTP listener: the routers of `gridmq-http` over this broker's services.
+//! The HTTP listener: the routers of `gridmq-http` over this broker's services (the
+//! management API over the namespace; HTTP Publish and the retained API over the broker).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gridmq_http::{AdminAuth, ApiLimits, AppState};
+use gridmq_engine::Broker;
+use gridmq_http::{AdminAuth, ApiLimits, AppState, MqttApi, RateLimit};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::HttpConfig;
+use crate::mqtt_api::MqttBroker;
 use crate::namespace::Namespace;
 use crate::namespace::management::ManagementService;
 
@@ -17,6 +20,7 @@ use crate::namespace::management::ManagementService;
 pub(crate) async fn start(
     config: &HttpConfig,
     bind: SocketAddr,
+    broker: Arc<Broker>,
     namespace: Arc<Namespace>,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
@@ -30,6 +34,17 @@ pub(crate) async fn start(
              (set http.admin_token or GRIDMQ_ADMIN_TOKEN)"
         );
     }
+    let mqtt = MqttApi {
+        service: Arc::new(MqttBroker {
+            broker,
+            namespace: namespace.clone(),
+        }),
+        rate_limit: RateLimit {
+            per_second: config.rate_limit,
+            burst: config.rate_limit_burst,
+            ..RateLimit::default()
+        },
+    };
     let state = AppState {
         management: Arc::new(ManagementService(namespace)),
         admin,
@@ -37,6 +52,7 @@ pub(crate) async fn start(
             max_body_bytes: usize::try_from(config.max_body_size.as_u64()).unwrap_or(usize::MAX),
             ..ApiLimits::default()
         },
+        mqtt: Some(mqtt),
     };
     let router = gridmq_http::router(state);
     info!(listener = %format!("http://{addr}"), "listening");

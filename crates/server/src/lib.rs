@@ -11,6 +11,7 @@
 //!   authorization of connections; the management API's service.
 //! - `storage`: the data directory: opening, restoring and flushing durable state.
 //! - `http`: the HTTP listener.
+//! - `mqtt_api`: HTTP Publish and the retained-message API over the broker.
 //! - [`apply`]: `gridmq apply`, a resources document sent to a running broker.
 //! - [`telemetry`]: logging setup.
 //! - `main.rs`: the `gridmq` command line.
@@ -21,6 +22,7 @@ pub mod config;
 mod connection;
 mod http;
 mod listener;
+mod mqtt_api;
 pub mod namespace;
 mod storage;
 pub mod telemetry;
@@ -244,8 +246,15 @@ impl Server {
         }
         let http_addr = match config.http.bind {
             Some(bind) => {
-                let started =
-                    http::start(&config.http, bind, namespace.clone(), &shutdown, &tracker).await;
+                let started = http::start(
+                    &config.http,
+                    bind,
+                    broker.clone(),
+                    namespace.clone(),
+                    &shutdown,
+                    &tracker,
+                )
+                .await;
                 match started {
                     Ok(addr) => Some(addr),
                     Err(source) => {

@@ -126,7 +126,8 @@ struct ServeArgs {
     /// and subscribe (the same as `[namespace] enabled = true`).
     #[arg(long)]
     namespace: bool,
-    /// Serve the management API and /healthz over HTTP on ADDR (sets `http.bind`).
+    /// Serve the management API, HTTP Publish, the retained-message API and /healthz over
+    /// HTTP on ADDR (sets `http.bind`).
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
 }

@@ -532,3 +532,50 @@ async fn unusable_issuer_certificate_fails_the_build() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn http_bearer_tokens_name_the_client_by_sub_or_else_oid() {
+    let signer = es256_signer();
+    let auth = authenticator(jwt_namespace(&[("k1", &signer.cert_pem)], None));
+    let ok = auth
+        .authenticate_bearer(
+            signer.sign(Some("k1"), &claims("dev1")).as_bytes(),
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.identity.authentication_name, "dev1");
+    assert_eq!(ok.method, Method::Jwt(JwtCarrier::HttpBearer));
+
+    let mut by_oid = claims("ignored");
+    by_oid.as_object_mut().unwrap().remove("sub");
+    by_oid["oid"] = json!("00000000-aaaa-bbbb-cccc-000000000001");
+    let ok = auth
+        .authenticate_bearer(signer.sign(Some("k1"), &by_oid).as_bytes(), None, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        ok.identity.authentication_name,
+        "00000000-aaaa-bbbb-cccc-000000000001"
+    );
+    // MQTT clients still need `sub`.
+    assert!(
+        login(&auth, &signer.sign(Some("k1"), &by_oid))
+            .await
+            .is_err()
+    );
+
+    by_oid.as_object_mut().unwrap().remove("oid");
+    let refused = auth
+        .authenticate_bearer(signer.sign(Some("k1"), &by_oid).as_bytes(), None, now())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.reason, ReasonCode::NotAuthorized);
+    assert!(refused.log_message.contains("sub or oid"), "{refused:?}");
+    assert!(
+        auth.authenticate_bearer(b"not a token", None, now())
+            .await
+            .is_err()
+    );
+}

@@ -168,6 +168,17 @@ impl PublishView<'_> {
         self.properties.check()
     }
 
+    /// The size of this PUBLISH on the wire in `version`, fixed header included, after
+    /// the checks [`encode_publish`] makes: what a Maximum Packet Size is compared with.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        self.check(version)?;
+        let body_len = self.body_len(version);
+        if body_len > MAX_VARINT as usize {
+            return Err(EncodeError::BodyTooLong(body_len));
+        }
+        Ok(fixed_len(body_len))
+    }
+
     fn properties_len(&self) -> usize {
         self.properties.encoded_len_with(&self.overrides)
     }
@@ -233,6 +244,22 @@ pub fn encode_publish(
 mod tests {
     use super::*;
     use crate::{DecodeError, Packet, ReasonCode, decode_packet};
+
+    #[test]
+    fn encoded_len_is_the_size_encode_writes() {
+        let mut publish = Publish::new(TopicName::new("a/b").unwrap(), &b"payload"[..]);
+        publish.qos = QoS::AtLeastOnce;
+        publish.packet_id = PacketId::new(1);
+        publish.properties.content_type = Some("text/plain".into());
+        for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+            let mut buf = BytesMut::new();
+            let written = encode_publish(&publish.view(), version, usize::MAX, &mut buf).unwrap();
+            assert_eq!(publish.view().encoded_len(version).unwrap(), written);
+            assert_eq!(buf.len(), written);
+        }
+        publish.packet_id = None;
+        assert!(publish.view().encoded_len(ProtocolVersion::V5).is_err());
+    }
 
     #[test]
     fn qos0_v311_publish_from_spec_bytes() {

@@ -70,7 +70,9 @@ impl Connection {
 
         let (qos, packet_id, retain) = (publish.qos, publish.packet_id, publish.retain);
         let message = Arc::new(Message::from_publish(publish, now, Some(self.session.id)));
-        let (mut report, changes) = self.broker.publish_logged(message, &mut self.submit_guard);
+        let (mut report, changes) =
+            self.broker
+                .publish_logged(message, now, &mut self.submit_guard);
         if !report.congested.is_empty() {
             self.throttle_on(now, std::mem::take(&mut report.congested));
         }

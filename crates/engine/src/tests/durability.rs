@@ -322,3 +322,26 @@ fn a_delivery_waits_until_the_batch_that_stores_it_is_submitted() {
     assert!(snapshot.entries.is_empty(), "{:?}", snapshot.entries);
     assert!(snapshot.messages.is_empty());
 }
+
+#[test]
+fn removing_a_retained_message_is_recorded_and_survives_a_restart() {
+    let (h, persistence) = Harness::durable();
+    persistence.auto_complete.store(true, Ordering::Relaxed);
+    let (mut publisher, _) = h.connect(connect_v5("pub", true, 0));
+    publisher.publish(h.now, "state/a", b"on", QoS::AtLeastOnce, true);
+    publisher.publish(h.now, "state/b", b"on", QoS::AtLeastOnce, true);
+    let (removed, ticket) = h.broker.remove_retained("state/a");
+    assert!(removed);
+    assert!(ticket.is_some(), "the removal is recorded");
+    let (again, ticket) = h.broker.remove_retained("state/a");
+    assert!(!again && ticket.is_none(), "nothing left to remove");
+    let (h2, _) = h.restarted(&persistence.snapshot(), Duration::from_secs(1));
+    let topics: Vec<String> = h2
+        .broker
+        .retained()
+        .page("#", None, 10, h2.now)
+        .into_iter()
+        .map(|e| e.message.topic.to_string())
+        .collect();
+    assert_eq!(topics, ["state/b"]);
+}

@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //! - [`admission`]: CONNECT -> identity, owner, session limits, rights, will check; AUTH.
+//! - `bearer`: bearer tokens of HTTP requests -> identity and rights, cached.
 //! - `sessions`: the live sessions and how changes reach them.
 //! - `authorizer`: the engine `Authorizer` of one session.
 //! - `state`: one immutable version of the namespace.
@@ -21,6 +22,7 @@
 
 pub(crate) mod admission;
 mod authorizer;
+pub(crate) mod bearer;
 mod document;
 pub(crate) mod management;
 mod sessions;
@@ -95,6 +97,7 @@ pub struct Namespace {
     writer: tokio::sync::Mutex<()>,
     store: Store,
     sessions: Arc<LiveSessions>,
+    bearers: bearer::BearerCache,
 }
 
 impl std::fmt::Debug for Namespace {
@@ -135,6 +138,7 @@ impl Namespace {
             writer: tokio::sync::Mutex::new(()),
             store,
             sessions: Arc::new(LiveSessions::default()),
+            bearers: bearer::BearerCache::default(),
         });
         if let Some(document) = load_declared(config).map_err(NamespaceStartError)? {
             let report = namespace

@@ -8,6 +8,7 @@
 //! - `process`: the real `gridmq` binary as a child process.
 //! - `raw`: a client that writes exact bytes and reads decoded packets.
 //! - `rumqtt`: rumqttc clients (v3.1.1 and v5) whose events arrive on a channel.
+//! - `http`: HTTP Publish and the retained API over reqwest.
 //! - `namespace`: namespace-mode brokers, the management API over HTTP, credentials,
 //!   JWT keys and local HTTP servers (JWKS, webhooks).
 //! - `peers`: third-party programs (paho-mqtt scripts, mosquitto_pub/sub) and the rule
@@ -21,6 +22,7 @@
     reason = "test helpers: a failed expectation is a failed test"
 )]
 
+pub(crate) mod http;
 pub(crate) mod namespace;
 pub(crate) mod peers;
 pub(crate) mod process;
