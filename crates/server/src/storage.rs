@@ -1,7 +1,7 @@
 //! Durable state on disk: opening the data directory, reading back what it holds at
 //! start, group-committing changes while serving, and flushing at shutdown.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,7 +74,7 @@ pub(crate) fn open(config: &StorageConfig) -> Result<Opened, StoreError> {
 }
 
 /// Writes out everything submitted and stops the writer. Blocking.
-pub(crate) fn close(queue: &CommitQueue, store: Option<&RedbStore>, dir: &PathBuf) {
+pub(crate) fn close(queue: &CommitQueue, store: Option<&RedbStore>, dir: &Path) {
     queue.flush();
     queue.close();
     if let Some(error) = queue.last_error() {
@@ -86,7 +86,7 @@ pub(crate) fn close(queue: &CommitQueue, store: Option<&RedbStore>, dir: &PathBu
 }
 
 /// Logs what was restored and how big the data directory is.
-pub(crate) fn log_restored(dir: &PathBuf, opened: &Opened, report: &gridmq_engine::RestoreReport) {
+pub(crate) fn log_restored(dir: &Path, opened: &Opened, report: &gridmq_engine::RestoreReport) {
     info!(
         data_dir = %dir.display(),
         sessions = report.sessions,

@@ -17,6 +17,8 @@
 //! delivered twice). The randomness is seeded; the seed is printed, and
 //! `GRIDMQ_CRASH_SEED=N` reruns with seed N.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

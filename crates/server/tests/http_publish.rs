@@ -157,12 +157,7 @@ async fn a_paho_subscriber_sees_every_property() {
 
 #[tokio::test]
 async fn curl_sends_the_event_grid_sample() {
-    if !std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("notice: skipping: curl is not installed");
+    if !support::peers::curl_available() {
         return;
     }
     let server = http_broker(|_| {}).await;

@@ -32,6 +32,15 @@ fn available(peer: &str, present: bool) -> bool {
     false
 }
 
+/// Whether the curl command line client is installed (skip/require rule applied).
+pub(crate) fn curl_available() -> bool {
+    let present = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    available("curl", present)
+}
+
 /// Whether python3 with paho-mqtt can run the scripts (skip/require rule applied).
 pub(crate) fn python_available() -> bool {
     static PRESENT: OnceLock<bool> = OnceLock::new();
