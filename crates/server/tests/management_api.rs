@@ -532,6 +532,35 @@ async fn resources_outlive_a_restart_in_the_state_file() {
 }
 
 #[tokio::test]
+async fn resources_live_in_the_data_directory_by_default() {
+    let dir = temp_dir("data-dir");
+    let data_dir = dir.join("data");
+    let tweak = |config: &mut gridmq_server::Config| {
+        config.storage.in_memory = false;
+        config.storage.data_dir = data_dir.clone();
+    };
+    let server = namespace_broker(json!({}), tweak).await;
+    let api = Api::new(&server, None);
+    api.put_ok("/api/v1/clients/dev-1", json!({ "password": "pw" }))
+        .await;
+    assert!(server.shutdown().await.clean);
+    assert!(
+        data_dir.join(gridmq_server::NAMESPACE_STATE_FILE).is_file(),
+        "kept beside the durable store"
+    );
+
+    let server = namespace_broker(json!({}), tweak).await;
+    let (_, ack) = try_connect(
+        server.mqtt_addr(),
+        connect_with_password(V5, "c", "dev-1", "pw"),
+    )
+    .await;
+    assert_eq!(ack.reason_code, ReasonCode::Success, "the client came back");
+    server.shutdown().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
 async fn internal_failures_are_500_without_their_cause() {
     let dir = temp_dir("unwritable");
     let state_file = dir.join("namespace.json");
