@@ -132,6 +132,8 @@ impl PendingClaim {
 #[derive(Debug)]
 pub struct Broker {
     config: EngineConfig,
+    /// The queue limits of every session, shared rather than copied into each inbox.
+    inbox_limits: Arc<InboxLimits>,
     router: Router,
     retained: RetainedStore,
     registry: Mutex<Registry>,
@@ -160,8 +162,16 @@ impl Broker {
         clock: WallClock,
     ) -> Arc<Self> {
         let retained = RetainedStore::new(config.max_retained_messages, config.max_retained_bytes);
+        let inbox_limits = Arc::new(InboxLimits {
+            max_messages: config.max_queued_messages,
+            max_bytes: config.max_queued_bytes,
+            overflow: config.queue_overflow,
+            queue_qos0_offline: config.queue_qos0_offline,
+            congestion_threshold: config.congestion_threshold,
+        });
         Arc::new(Self {
             config,
+            inbox_limits,
             router: Router::new(),
             retained,
             registry: Mutex::new(Registry::default()),
@@ -381,16 +391,7 @@ impl Broker {
         client_id: Utf8Bytes,
         owner: Option<Utf8Bytes>,
     ) -> Session {
-        let inbox = Arc::new(Inbox::new(
-            id.0,
-            InboxLimits {
-                max_messages: self.config.max_queued_messages,
-                max_bytes: self.config.max_queued_bytes,
-                overflow: self.config.queue_overflow,
-                queue_qos0_offline: self.config.queue_qos0_offline,
-                congestion_threshold: self.config.congestion_threshold,
-            },
-        ));
+        let inbox = Arc::new(Inbox::new(id.0, self.inbox_limits.clone()));
         Session::new(id, client_id, owner, inbox)
     }
 
@@ -431,11 +432,11 @@ impl Broker {
                     "another connection took over the session",
                 );
                 let handoff = Arc::new(Handoff::default());
-                let previous_waiter = slot.waiter.replace(Waiter {
+                let previous_waiter = slot.waiter.replace(Box::new(Waiter {
                     control: control.clone(),
                     handoff: handoff.clone(),
                     owner: plan.owner.clone(),
-                });
+                }));
                 if let Some(waiter) = previous_waiter {
                     // An earlier claimant that never got the session loses to this one.
                     let _ = waiter.handoff.complete(HandoffOutcome::Superseded);

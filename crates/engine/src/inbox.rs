@@ -5,6 +5,7 @@
 //! runtime: the driver polls [`Inbox::poll_ready`] from its event loop.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
@@ -84,13 +85,13 @@ impl State {
 pub struct Inbox {
     state: Mutex<State>,
     session_id: u64,
-    limits: InboxLimits,
+    limits: Arc<InboxLimits>,
     dropped: AtomicU64,
 }
 
 impl Inbox {
     /// An empty, offline inbox of session `session_id`.
-    pub fn new(session_id: u64, limits: InboxLimits) -> Self {
+    pub fn new(session_id: u64, limits: impl Into<Arc<InboxLimits>>) -> Self {
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -104,7 +105,7 @@ impl Inbox {
                 stalled: false,
             }),
             session_id,
-            limits,
+            limits: limits.into(),
             dropped: AtomicU64::new(0),
         }
     }
@@ -232,7 +233,7 @@ impl Inbox {
     /// Drops oldest deliveries until `size` more bytes and one more message fit; a
     /// dropped durable delivery is recorded as removed.
     fn make_room(&self, state: &mut State, size: u64, mut log: Option<&mut RouteLog>) -> bool {
-        let limits = self.limits;
+        let limits = &*self.limits;
         if size > limits.max_bytes {
             return false;
         }

@@ -46,7 +46,8 @@ pub(crate) struct Waiter {
 pub(crate) struct Slot {
     pub(crate) state: SlotState,
     pub(crate) owner: Option<Utf8Bytes>,
-    pub(crate) waiter: Option<Waiter>,
+    /// Boxed: rare, and every session's slot would pay for it inline.
+    pub(crate) waiter: Option<Box<Waiter>>,
 }
 
 /// A deadline for an offline session: its will or its expiry.

@@ -43,11 +43,61 @@ pub struct InflightMessage {
     pub stage: OutboundStage,
 }
 
+/// A set of packet identifiers, allocated on first use: most sessions never hold one
+/// (QoS 0 only, or never a QoS 2 publisher), and every session carries the set inline.
+/// Once allocated it stays, so a busy session does not allocate per message.
+#[derive(Debug, Default, Clone)]
+#[expect(
+    clippy::box_collection,
+    reason = "an empty HashSet is 40 bytes inline; the box is 8 until first use"
+)]
+pub struct PacketIdSet(Option<Box<HashSet<u16, foldhash::fast::RandomState>>>);
+
+impl PacketIdSet {
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: &u16) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(id))
+    }
+
+    /// Adds `id`; `false` if it was already there.
+    pub fn insert(&mut self, id: u16) -> bool {
+        self.0.get_or_insert_with(Box::default).insert(id)
+    }
+
+    /// Removes `id`; `false` if it was not there.
+    pub fn remove(&mut self, id: &u16) -> bool {
+        self.0.as_mut().is_some_and(|set| set.remove(id))
+    }
+
+    /// How many ids are in the set.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |set| set.len())
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The ids, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().flat_map(|set| set.iter().copied())
+    }
+}
+
+impl Extend<u16> for PacketIdSet {
+    fn extend<I: IntoIterator<Item = u16>>(&mut self, ids: I) {
+        for id in ids {
+            self.insert(id);
+        }
+    }
+}
+
 /// The messages sent to the client and not yet acknowledged, in send order.
 #[derive(Debug, Default)]
 pub struct Outbound {
     entries: VecDeque<InflightMessage>,
-    in_use: HashSet<u16, foldhash::fast::RandomState>,
+    in_use: PacketIdSet,
     next_id: u16,
 }
 
@@ -139,7 +189,7 @@ pub struct Session {
     /// Outgoing QoS 1/2 messages not yet acknowledged.
     pub outbound: Outbound,
     /// Packet ids of incoming QoS 2 messages acknowledged with PUBREC and awaiting PUBREL.
-    pub inbound_qos2: HashSet<u16, foldhash::fast::RandomState>,
+    pub inbound_qos2: PacketIdSet,
     /// Session Expiry Interval in seconds; 0 ends the session with the connection and
     /// `u32::MAX` never expires it.
     pub expiry_interval: u32,
@@ -168,7 +218,7 @@ impl Session {
             pending: VecDeque::new(),
             subscriptions: HashMap::default(),
             outbound: Outbound::default(),
-            inbound_qos2: HashSet::default(),
+            inbound_qos2: PacketIdSet::default(),
             expiry_interval: 0,
             stored: false,
         }

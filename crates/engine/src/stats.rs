@@ -52,27 +52,34 @@ impl Stats {
     }
 }
 
-/// Counters a connection accumulates between flushes to [`Stats`].
+/// Counters a connection accumulates between flushes to [`Stats`]. Flushed every turn
+/// (`Connection::poll_transmit`), so 32 bits are plenty, and every idle connection
+/// carries them.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct LocalStats {
-    pub(crate) bytes_received: u64,
-    pub(crate) messages_received: u64,
-    pub(crate) messages_sent: u64,
-    pub(crate) dropped_too_large: u64,
-    pub(crate) dropped_expired: u64,
-    pub(crate) unrouted: u64,
-    pub(crate) dropped_queue_full: u64,
+    pub(crate) bytes_received: u32,
+    pub(crate) messages_received: u32,
+    pub(crate) messages_sent: u32,
+    pub(crate) dropped_too_large: u32,
+    pub(crate) dropped_expired: u32,
+    pub(crate) unrouted: u32,
+    pub(crate) dropped_queue_full: u32,
 }
 
 impl LocalStats {
+    /// Adds `n` to one of the counters, saturating.
+    pub(crate) fn add(counter: &mut u32, n: usize) {
+        *counter = counter.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
     pub(crate) fn flush(&mut self, stats: &Stats) {
-        Stats::add(&stats.bytes_received, self.bytes_received);
-        Stats::add(&stats.messages_received, self.messages_received);
-        Stats::add(&stats.messages_sent, self.messages_sent);
-        Stats::add(&stats.dropped_too_large, self.dropped_too_large);
-        Stats::add(&stats.dropped_expired, self.dropped_expired);
-        Stats::add(&stats.unrouted, self.unrouted);
-        Stats::add(&stats.dropped_queue_full, self.dropped_queue_full);
+        Stats::add(&stats.bytes_received, self.bytes_received.into());
+        Stats::add(&stats.messages_received, self.messages_received.into());
+        Stats::add(&stats.messages_sent, self.messages_sent.into());
+        Stats::add(&stats.dropped_too_large, self.dropped_too_large.into());
+        Stats::add(&stats.dropped_expired, self.dropped_expired.into());
+        Stats::add(&stats.unrouted, self.unrouted.into());
+        Stats::add(&stats.dropped_queue_full, self.dropped_queue_full.into());
         *self = Self::default();
     }
 }

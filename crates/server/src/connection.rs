@@ -48,7 +48,14 @@ pub(crate) struct ConnectionContext {
 
 /// Serves one client connection until it ends. The peer is boxed: it is large and an
 /// idle connection's task should stay small.
-pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
+///
+/// Not an `async fn`: its arguments would keep their room in the task for the
+/// connection's life. They go straight into the boxed opening instead.
+pub(crate) fn serve<T: Transport>(
+    ctx: ConnectionContext,
+    io: T,
+    peer: Box<PeerInfo>,
+) -> impl Future<Output = ()> + Send {
     // Debug level: an enabled span costs memory per connection for its whole life, so
     // info-level events below carry `peer` and `client_id` themselves.
     let span = tracing::debug_span!(
@@ -61,7 +68,10 @@ pub(crate) async fn serve<T: Transport>(ctx: ConnectionContext, io: T, peer: Box
     if peer.address_source != AddressSource::Socket {
         span.record("via", tracing::field::display(peer.socket_addr));
     }
-    run(ctx, io, peer).instrument(span).await;
+    // The opening (CONNECT, session claim, refusals and their timers) runs boxed: its
+    // state is large and needed once, so it is freed before the connection settles in.
+    let opening = Box::pin(open(ctx, io, peer));
+    run(opening).instrument(span)
 }
 
 /// Logs what the transport established, once per connection.
@@ -80,13 +90,10 @@ fn describe_peer(peer: &PeerInfo) {
     );
 }
 
-async fn run<T: Transport>(ctx: ConnectionContext, io: T, peer: Box<PeerInfo>) {
-    // The opening (CONNECT, session claim, refusals and their timers) runs boxed: its
-    // state is large and needed once, so it is freed before the connection settles in.
-    let Some(opened) = Box::pin(open(&ctx, io, peer)).await else {
+async fn run<T: Transport>(opening: Pin<Box<impl Future<Output = Option<Opened<T>>>>>) {
+    let Some(mut opened) = opening.await else {
         return;
     };
-    let mut opened = opened;
     // Borrowed whole rather than taken apart: each field moved out would take its own
     // room in this task for the connection's life.
     drive(&mut opened).await;
@@ -121,6 +128,10 @@ struct Opened<T> {
     connection: Connection,
     io: T,
     read_buf: BytesMut,
+    /// Bytes encoded for the client and not yet written.
+    write_buf: BytesMut,
+    /// Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
+    unflushed: bool,
     decoder: Decoder,
     /// The client's address, for log lines.
     peer: SocketAddr,
@@ -131,7 +142,7 @@ struct Opened<T> {
 /// Reads CONNECT, checks it, claims the session and establishes the connection; `None`
 /// when the client was refused or went away.
 async fn open<T: Transport>(
-    ctx: &ConnectionContext,
+    ctx: ConnectionContext,
     mut io: T,
     peer: Box<PeerInfo>,
 ) -> Option<Opened<T>> {
@@ -251,6 +262,8 @@ async fn open<T: Transport>(
         connection,
         io,
         read_buf,
+        write_buf: BytesMut::new(),
+        unflushed: false,
         decoder,
         peer: peer.remote_addr,
         auth: admission.map(|admission| SessionAuth::new(&ctx.namespace, admission)),
@@ -437,99 +450,116 @@ enum Event {
 /// The event loop of an established connection; returns when the connection is over.
 ///
 /// Shutdown reaches the loop as a close request through the connection's control (see
-/// `Server::shutdown`), so the loop holds no shutdown future of its own.
+/// `Server::shutdown`), so the loop holds no shutdown future of its own. Its state lives
+/// in [`Opened`], reached through one reference: every local kept across the await
+/// takes room in the connection's task for its whole life.
 async fn drive<T: Transport>(opened: &mut Opened<T>) {
-    let Opened {
-        connection,
-        io,
-        read_buf,
-        decoder,
-        peer,
-        auth,
-    } = opened;
-    let (connection, io, peer) = (connection, io, *peer);
-    let control = connection.control().clone();
-    let mut write_buf = BytesMut::new();
     let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
     let mut sleep = pin!(tokio::time::sleep_until(far_future));
     let mut close_deadline: Option<Instant> = None;
-    // Bytes handed to a stream that buffers them (TLS, WebSocket) and not yet flushed.
-    let mut unflushed = false;
 
     // The session may already hold packets (CONNACK, redeliveries) and data may have
-    // arrived behind CONNECT.
-    let mut now = Instant::now();
-    // Packets that arrived behind CONNECT; otherwise release the buffer CONNECT was read
-    // into, so an idle connection holds none.
-    handle_input(connection, decoder, read_buf, now, peer);
-    start_reauth(auth, connection);
-    fill(connection, &mut write_buf, now);
+    // arrived behind CONNECT; otherwise the buffer CONNECT was read into is released, so
+    // an idle connection holds none.
+    let now = Instant::now();
+    opened.take_input(now);
+    opened.fill(now);
 
     loop {
-        if connection.is_closing() {
-            if write_buf.is_empty() {
+        if opened.connection.is_closing() {
+            if opened.write_buf.is_empty() {
                 return;
             }
-            close_deadline.get_or_insert(now + CLOSE_FLUSH_TIMEOUT);
+            close_deadline.get_or_insert_with(|| Instant::now() + CLOSE_FLUSH_TIMEOUT);
         }
-        let deadline = match (connection.poll_timeout(), close_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b.into_std())),
-            (a, b) => a.or(b.map(Instant::into_std)),
+        // Scoped, so the deadline takes no room across the await.
+        let timer_armed = {
+            let keep_alive = opened.connection.poll_timeout().map(Instant::from_std);
+            let deadline = match (keep_alive, close_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(at) = deadline {
+                if sleep.deadline() != at {
+                    sleep.as_mut().reset(at);
+                }
+            }
+            deadline.is_some()
         };
-        let timer_armed = deadline.is_some();
-        if let Some(deadline) = deadline {
-            let deadline = Instant::from_std(deadline);
-            if sleep.deadline() != deadline {
-                sleep.as_mut().reset(deadline);
+        let can_read = !opened.connection.is_closing()
+            && !opened.connection.is_throttled()
+            && opened.write_buf.len() < WRITE_HIGH_WATER;
+        let event =
+            poll_fn(|cx| opened.poll_event(cx, sleep.as_mut(), timer_armed, can_read)).await;
+        let now = Instant::now();
+        if matches!(event, Event::Timer) && close_deadline.is_some_and(|at| now >= at) {
+            return debug!("gave up flushing to a client that does not read");
+        }
+        if !opened.handle_event(event, now) {
+            return;
+        }
+        opened.fill(now);
+    }
+}
+
+impl<T: Transport> Opened<T> {
+    /// The first of the loop's events that is ready.
+    fn poll_event(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        sleep: Pin<&mut tokio::time::Sleep>,
+        timer_armed: bool,
+        can_read: bool,
+    ) -> Poll<Event> {
+        let connection = &mut self.connection;
+        if let Poll::Ready(kick) = connection.control().poll_kick(cx) {
+            return Poll::Ready(Event::Kick(kick));
+        }
+        if timer_armed && sleep.poll(cx).is_ready() {
+            return Poll::Ready(Event::Timer);
+        }
+        if let Some(auth) = self.auth.as_mut() {
+            if let Poll::Ready(event) = auth.poll_event(cx, connection.is_closing()) {
+                return Poll::Ready(event);
             }
         }
-        let can_read = !connection.is_closing()
-            && !connection.is_throttled()
-            && write_buf.len() < WRITE_HIGH_WATER;
-        let event = poll_fn(|cx| {
-            if let Poll::Ready(kick) = control.poll_kick(cx) {
-                return Poll::Ready(Event::Kick(kick));
+        if !self.write_buf.is_empty() {
+            if let Poll::Ready(result) = Pin::new(&mut self.io).poll_write(cx, &self.write_buf) {
+                return Poll::Ready(Event::Wrote(result));
             }
-            if timer_armed && sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Event::Timer);
+        } else if self.unflushed {
+            if let Poll::Ready(result) = Pin::new(&mut self.io).poll_flush(cx) {
+                return Poll::Ready(Event::Flushed(result));
             }
-            if let Some(auth) = auth.as_mut() {
-                if let Poll::Ready(event) = auth.poll_event(cx, connection.is_closing()) {
-                    return Poll::Ready(event);
-                }
+        }
+        if can_read {
+            if let Poll::Ready(result) =
+                self.io.poll_read_into(cx, &mut self.read_buf, READ_RESERVE)
+            {
+                return Poll::Ready(Event::Read(result));
             }
-            if !write_buf.is_empty() {
-                if let Poll::Ready(result) = Pin::new(&mut *io).poll_write(cx, &write_buf) {
-                    return Poll::Ready(Event::Wrote(result));
-                }
-            } else if unflushed {
-                if let Poll::Ready(result) = Pin::new(&mut *io).poll_flush(cx) {
-                    return Poll::Ready(Event::Flushed(result));
-                }
-            }
-            if can_read {
-                if let Poll::Ready(result) = io.poll_read_into(cx, read_buf, READ_RESERVE) {
-                    return Poll::Ready(Event::Read(result));
-                }
-            }
-            if connection.is_throttled() && connection.poll_unthrottled(cx).is_ready() {
-                return Poll::Ready(Event::Unthrottled);
-            }
-            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_deliveries(cx).is_ready() {
-                return Poll::Ready(Event::Deliveries);
-            }
-            // Like deliveries, durable completions only matter when there is room to write.
-            if write_buf.len() < WRITE_HIGH_WATER && connection.poll_durable(cx).is_ready() {
-                return Poll::Ready(Event::Durable);
-            }
-            Poll::Pending
-        })
-        .await;
-        now = Instant::now();
+        }
+        if connection.is_throttled() && connection.poll_unthrottled(cx).is_ready() {
+            return Poll::Ready(Event::Unthrottled);
+        }
+        let room = self.write_buf.len() < WRITE_HIGH_WATER;
+        if room && connection.poll_deliveries(cx).is_ready() {
+            return Poll::Ready(Event::Deliveries);
+        }
+        // Like deliveries, durable completions only matter when there is room to write.
+        if room && connection.poll_durable(cx).is_ready() {
+            return Poll::Ready(Event::Durable);
+        }
+        Poll::Pending
+    }
+
+    /// Acts on one event; `false` when the connection is over.
+    fn handle_event(&mut self, event: Event, now: Instant) -> bool {
+        let connection = &mut self.connection;
         match event {
             Event::Kick(kick) => connection.handle_kick(kick),
             Event::Expired => {
-                if let Some(auth) = auth.as_mut() {
+                if let Some(auth) = self.auth.as_mut() {
                     auth.expiry = None;
                 }
                 connection.handle_kick(Kick {
@@ -542,83 +572,81 @@ async fn drive<T: Transport>(opened: &mut Opened<T>) {
             Event::Reauthenticated(outcome) => {
                 let renewed = outcome.is_ok();
                 connection.complete_reauth(outcome);
-                if let Some(auth) = auth.as_mut() {
+                if let Some(auth) = self.auth.as_mut() {
                     auth.reauth = None;
                     if renewed {
                         auth.update_expiry();
                     }
                 }
             }
-            Event::Timer => {
-                if close_deadline.is_some_and(|at| now >= at) {
-                    return debug!("gave up flushing to a client that does not read");
-                }
-                connection.handle_timeout(now.into_std());
-            }
+            Event::Timer => connection.handle_timeout(now.into_std()),
             Event::Wrote(Ok(0))
             | Event::Wrote(Err(_))
             | Event::Flushed(Err(_))
-            | Event::Read(Ok(0)) => return,
+            | Event::Read(Ok(0)) => return false,
             Event::Read(Err(error)) => {
                 if error.kind() == std::io::ErrorKind::InvalidData {
-                    info!(%peer, client_id = connection.client_id(), "closed: {error}");
+                    info!(peer = %self.peer, client_id = connection.client_id(), "closed: {error}");
                 }
-                return;
+                return false;
             }
             Event::Wrote(Ok(written)) => {
-                write_buf.advance(written);
-                unflushed = io.buffers_writes();
+                self.write_buf.advance(written);
+                self.unflushed = self.io.buffers_writes();
             }
-            Event::Flushed(Ok(())) => unflushed = false,
+            Event::Flushed(Ok(())) => self.unflushed = false,
             Event::Read(Ok(read)) => {
                 connection.count_received(read);
-                handle_input(connection, decoder, read_buf, now, peer);
-                start_reauth(auth, connection);
+                self.take_input(now);
             }
             Event::Unthrottled => {
                 connection.handle_unthrottled(now.into_std());
                 // Packets read before the throttle are still waiting in the buffer.
-                handle_input(connection, decoder, read_buf, now, peer);
-                start_reauth(auth, connection);
+                self.take_input(now);
             }
             Event::Deliveries | Event::Durable => {}
         }
-        fill(connection, &mut write_buf, now);
-        if write_buf.is_empty() && write_buf.capacity() > WRITE_HIGH_WATER {
-            write_buf = BytesMut::new();
-        }
+        true
     }
-}
 
-/// Decodes every complete packet in `buf` and hands it to the connection.
-fn handle_input(
-    connection: &mut Connection,
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
-    now: Instant,
-    peer: SocketAddr,
-) {
-    let now = now.into_std();
-    // A throttled connection stops taking packets: the rest wait in the buffer.
-    while !connection.is_closing() && !connection.is_throttled() {
-        match decoder.decode(buf) {
-            Ok(Some(packet)) => connection.handle_packet(now, packet),
-            Ok(None) => break,
-            Err(error) => {
-                info!(%peer, client_id = connection.client_id(), reason = %error.reason_code(), "protocol violation: {error}");
-                connection.handle_decode_error(&error);
-                buf.clear();
+    /// Decodes every complete packet read so far and hands it to the connection, then
+    /// starts a re-authentication the client asked for.
+    fn take_input(&mut self, now: Instant) {
+        let Self {
+            connection,
+            decoder,
+            read_buf,
+            peer,
+            ..
+        } = self;
+        let now = now.into_std();
+        // A throttled connection stops taking packets: the rest wait in the buffer.
+        while !connection.is_closing() && !connection.is_throttled() {
+            match decoder.decode(read_buf) {
+                Ok(Some(packet)) => connection.handle_packet(now, packet),
+                Ok(None) => break,
+                Err(error) => {
+                    info!(%peer, client_id = connection.client_id(), reason = %error.reason_code(), "protocol violation: {error}");
+                    connection.handle_decode_error(&error);
+                    read_buf.clear();
+                }
             }
         }
+        if read_buf.is_empty() {
+            // Release the receive buffer while idle; the next read reserves a fresh one.
+            *read_buf = BytesMut::new();
+        }
+        start_reauth(&mut self.auth, &mut self.connection);
     }
-    if buf.is_empty() {
-        // Release the receive buffer while idle; the next read reserves a fresh one.
-        *buf = BytesMut::new();
-    }
-}
 
-fn fill(connection: &mut Connection, write_buf: &mut BytesMut, now: Instant) {
-    if write_buf.len() < WRITE_HIGH_WATER {
-        connection.poll_transmit(now.into_std(), write_buf, WRITE_HIGH_WATER);
+    /// Encodes what the connection has to send, then lets go of a large idle buffer.
+    fn fill(&mut self, now: Instant) {
+        if self.write_buf.len() < WRITE_HIGH_WATER {
+            self.connection
+                .poll_transmit(now.into_std(), &mut self.write_buf, WRITE_HIGH_WATER);
+        }
+        if self.write_buf.is_empty() && self.write_buf.capacity() > WRITE_HIGH_WATER {
+            self.write_buf = BytesMut::new();
+        }
     }
 }

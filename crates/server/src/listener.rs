@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gridmq_transport::{Accepted, Endpoint, ListenerKind, PeerInfo};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -61,33 +61,67 @@ pub(crate) async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        let endpoint = bound.endpoint.clone();
-        let timeout = bound.handshake_timeout;
-        tracker.spawn(async move {
-            connection(ctx, &endpoint, timeout, stream, peer).await;
-            drop((local_permit, global_permit));
-        });
+        tracker.spawn(connection(Box::new(NewConnection {
+            ctx: ctx.clone(),
+            endpoint: bound.endpoint.clone(),
+            handshake_timeout: bound.handshake_timeout,
+            stream,
+            addr: peer,
+            permits: (local_permit, global_permit),
+        })));
     }
     debug!(listener = %name, ?local, "stopped accepting");
 }
 
-/// Runs the handshakes, then the MQTT connection.
-async fn connection(
+/// An accepted socket and what its task needs, handed over in one box.
+///
+/// The arguments of an `async fn` keep their room in its future for the task's whole
+/// life, even once moved out; one pointer is all this task carries for them.
+struct NewConnection {
     ctx: ConnectionContext,
-    endpoint: &Endpoint,
-    timeout: Duration,
+    endpoint: Arc<Endpoint>,
+    handshake_timeout: Duration,
     stream: TcpStream,
     addr: SocketAddr,
-) {
+    /// The listener's and the server's connection-limit permits, held until the end.
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+}
+
+/// Moves the value out and frees the box at once; `*boxed` alone would keep the
+/// allocation until the end of the scope, here the connection's life.
+#[expect(clippy::boxed_local, reason = "freeing the box early is the point")]
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
+}
+
+/// Runs the handshakes, then the MQTT connection.
+async fn connection(new: Box<NewConnection>) {
+    let NewConnection {
+        ctx,
+        endpoint,
+        handshake_timeout,
+        stream,
+        addr,
+        permits,
+    } = unbox(new);
     if endpoint.kind == ListenerKind::Mqtt && !endpoint.proxy_protocol {
         // Plain MQTT over TCP: no handshake, and none of its state in the task.
         let peer = Box::new(PeerInfo::plain(addr, endpoint.name.clone()));
-        return serve(ctx, stream, peer).await;
+        drop(endpoint);
+        serve(ctx, stream, peer).await;
+    } else {
+        // PROXY, TLS and WebSocket connections are boxed as a whole: their handshakes
+        // and streams are large, and plain connections should not carry room for them.
+        Box::pin(handshake_then_serve(
+            ctx,
+            &endpoint,
+            handshake_timeout,
+            stream,
+            addr,
+        ))
+        .await;
     }
-    // PROXY, TLS and WebSocket connections are boxed as a whole: their handshakes and
-    // streams are large, and plain connections should not carry room for them.
-    Box::pin(handshake_then_serve(ctx, endpoint, timeout, stream, addr)).await;
+    drop(permits);
 }
 
 async fn handshake_then_serve(

@@ -10,6 +10,7 @@ use super::Connection;
 use crate::message::Message;
 use crate::persist::{Change, EntryState};
 use crate::session::OutboundStage;
+use crate::stats::LocalStats;
 
 impl Connection {
     pub(super) fn on_publish(&mut self, now: Instant, mut publish: Publish) {
@@ -41,7 +42,8 @@ impl Connection {
                 // without routing it twice ([MQTT-4.3.3-10]).
                 return self.send(Packet::PubRec(PublishAck::new(id)));
             }
-            let outstanding = self.session.inbound_qos2.len() + self.acks_awaiting_durability;
+            let outstanding =
+                self.session.inbound_qos2.len() + self.acks_awaiting_durability as usize;
             if outstanding >= usize::from(config.receive_maximum) {
                 return self.protocol_error(
                     ReasonCode::ReceiveMaximumExceeded,
@@ -80,7 +82,10 @@ impl Connection {
         self.changes.extend(changes);
         self.stats.messages_received += 1;
         // A refusal under the `refuse` policy drops the message too.
-        self.stats.dropped_queue_full += (report.dropped + report.refused) as u64;
+        LocalStats::add(
+            &mut self.stats.dropped_queue_full,
+            report.dropped + report.refused,
+        );
         // A subscriber whose full queue dropped or refused the message still matched it.
         let matched = report.delivered + report.dropped + report.refused > 0;
         if !matched {

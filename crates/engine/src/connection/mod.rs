@@ -18,7 +18,7 @@ mod outbound;
 mod subscriptions;
 
 use std::collections::VecDeque;
-use std::num::NonZeroU16;
+use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -139,7 +139,8 @@ pub struct Connection {
     session: Box<Session>,
     version: ProtocolVersion,
     authorizer: Arc<dyn Authorizer>,
-    keep_alive_timeout: Option<Duration>,
+    /// 1.5 times the keep alive, in milliseconds (at most about 98 million).
+    keep_alive_timeout_ms: Option<NonZeroU32>,
     last_received: Instant,
     client: ClientLimits,
     aliases_in: Vec<Option<TopicName>>,
@@ -149,11 +150,11 @@ pub struct Connection {
     /// The longest Session Expiry Interval this connection may set, in seconds.
     max_session_expiry: u32,
     /// The CONNECT's Authentication Method, echoed in CONNACK and required in AUTH.
-    auth_method: Option<Utf8Bytes>,
+    auth_method: Option<Box<Utf8Bytes>>,
     reauth: Reauth,
     control_out: VecDeque<Outgoing>,
     resend: VecDeque<PacketId>,
-    ending: Option<Ending>,
+    ending: Option<Box<Ending>>,
     stats: LocalStats,
     /// Changes made this turn, submitted as one batch at the end of it.
     changes: Vec<Change>,
@@ -162,14 +163,23 @@ pub struct Connection {
     submit_guard: Option<SubmitGuard>,
     /// Acknowledgements of QoS 1/2 publications waiting for durability; they count
     /// against our Receive Maximum.
-    acks_awaiting_durability: usize,
+    acks_awaiting_durability: u32,
     /// Deliveries encoded but held back until their in-flight state is durable (QoS 2
     /// to a persistent session, and everything queued behind it).
-    held: BytesMut,
-    held_wait: Option<Wait>,
+    held: Option<Box<Held>>,
     /// Congested sessions this connection's publications went to: while any is
     /// congested, the driver stops reading from this client.
-    throttle: Option<Throttle>,
+    throttle: Option<Box<Throttle>>,
+}
+
+// The rarely used parts of a connection are boxed (`held`, `throttle`, `ending`,
+// `auth_method`): every idle connection pays for the inline size of this struct.
+
+/// Deliveries held back, and what they wait for.
+#[derive(Debug)]
+struct Held {
+    wait: Wait,
+    bytes: BytesMut,
 }
 
 /// Flow control toward a publisher whose subscribers cannot keep up.
@@ -308,12 +318,15 @@ impl Connection {
             session,
             version,
             authorizer,
-            keep_alive_timeout: (keep_alive > 0)
-                .then(|| Duration::from_millis(u64::from(keep_alive) * 1500)),
+            keep_alive_timeout_ms: NonZeroU32::new(u32::from(keep_alive) * 1500),
             last_received: now,
             client,
             aliases_in: Vec::new(),
-            auth_method: connect.properties.authentication_method.clone(),
+            auth_method: connect
+                .properties
+                .authentication_method
+                .clone()
+                .map(Box::new),
             will: connect.will.map(|will| Box::new(compact_will(will))),
             session_expiry_at_connect: granted_expiry,
             max_session_expiry: max_expiry,
@@ -325,8 +338,7 @@ impl Connection {
             changes,
             submit_guard: None,
             acks_awaiting_durability: 0,
-            held: BytesMut::new(),
-            held_wait: None,
+            held: None,
             throttle: None,
         };
         connection.send(Packet::ConnAck(connack));
@@ -360,7 +372,7 @@ impl Connection {
 
     /// Counts bytes read from the client (added to the broker's counters in batches).
     pub fn count_received(&mut self, bytes: usize) {
-        self.stats.bytes_received += bytes as u64;
+        LocalStats::add(&mut self.stats.bytes_received, bytes);
     }
 
     /// Feeds one packet decoded from the client.
@@ -394,7 +406,7 @@ impl Connection {
 
     /// The Authentication Method the client connected with, if any.
     pub fn authentication_method(&self) -> Option<&str> {
-        self.auth_method.as_deref()
+        self.auth_method.as_deref().map(|method| &**method)
     }
 
     /// Takes the client's pending re-authentication request, if it sent one. Until it is
@@ -423,7 +435,7 @@ impl Connection {
             Ok(()) => self.send(Packet::Auth(Auth {
                 reason_code: ReasonCode::Success,
                 properties: AuthProperties {
-                    authentication_method: self.auth_method.clone(),
+                    authentication_method: self.auth_method.as_deref().cloned(),
                     ..AuthProperties::default()
                 },
             })),
@@ -458,7 +470,7 @@ impl Connection {
             );
         }
         self.reauth = Reauth::Requested(Box::new(ReauthRequest {
-            method: method.clone(),
+            method: Utf8Bytes::clone(method),
             data: auth.properties.authentication_data,
         }));
     }
@@ -519,10 +531,10 @@ impl Connection {
                 }
             }
             None => {
-                self.throttle = Some(Throttle {
+                self.throttle = Some(Box::new(Throttle {
                     inboxes,
                     since: now,
-                })
+                }))
             }
         }
     }
@@ -539,7 +551,7 @@ impl Connection {
                 self.throttle = None;
             }
         }
-        if let Some(timeout) = self.keep_alive_timeout {
+        if let Some(timeout) = self.keep_alive_timeout() {
             // While throttled the client is not being read, so its silence proves nothing.
             if self.ending.is_none()
                 && self.throttle.is_none()
@@ -556,9 +568,15 @@ impl Connection {
         }
     }
 
+    /// How long the client may stay silent: 1.5 times its keep alive.
+    fn keep_alive_timeout(&self) -> Option<Duration> {
+        self.keep_alive_timeout_ms
+            .map(|ms| Duration::from_millis(u64::from(ms.get())))
+    }
+
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let keep_alive = match (&self.ending, self.keep_alive_timeout) {
+        let keep_alive = match (&self.ending, self.keep_alive_timeout()) {
             (None, Some(timeout)) => Some(self.last_received + timeout),
             _ => None,
         };
@@ -579,7 +597,7 @@ impl Connection {
     pub fn poll_deliveries(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.ending.is_some()
             || !self.session.pending.is_empty()
-            || self.held_wait.is_some()
+            || self.held.is_some()
             || self.window_full()
         {
             return Poll::Pending;
@@ -604,7 +622,11 @@ impl Connection {
         }
         let front = self.control_out.front().map(|o| &o.wait);
         // Held deliveries are never sent once the connection is closing.
-        let held = self.held_wait.as_ref().filter(|_| self.ending.is_none());
+        let held = self
+            .held
+            .as_ref()
+            .map(|held| &held.wait)
+            .filter(|_| self.ending.is_none());
         for wait in [front, held].into_iter().flatten() {
             if let Wait::Ticket(ticket) = wait {
                 if ticket.poll(cx).is_ready() {
@@ -623,7 +645,7 @@ impl Connection {
 
     /// How the connection is ending, if it is.
     pub fn ending(&self) -> Option<&Ending> {
-        self.ending.as_ref()
+        self.ending.as_deref()
     }
 
     /// Ends the connection after the socket closed: returns the session to the broker
@@ -631,12 +653,15 @@ impl Connection {
     /// the client disconnected normally. A socket that closed without DISCONNECT counts
     /// as an abnormal end.
     pub fn finish(mut self, now: Instant) -> Ending {
-        let ending = self.ending.take().unwrap_or_else(|| Ending {
-            reason: ReasonCode::UnspecifiedError,
-            message: "connection lost".to_owned(),
-            by_client: false,
-            publish_will: true,
-        });
+        let ending = self.ending.take().map_or_else(
+            || Ending {
+                reason: ReasonCode::UnspecifiedError,
+                message: "connection lost".to_owned(),
+                by_client: false,
+                publish_will: true,
+            },
+            |ending| *ending,
+        );
         self.stats.flush(self.broker.stats());
         self.broker
             .stats()
@@ -664,12 +689,12 @@ impl Connection {
                 wait: Wait::None,
             });
         }
-        self.ending = Some(Ending {
+        self.ending = Some(Box::new(Ending {
             reason,
             message,
             by_client: false,
             publish_will: true,
-        });
+        }));
     }
 
     fn protocol_error(&mut self, reason: ReasonCode, message: impl Into<String>) {
@@ -687,13 +712,13 @@ impl Connection {
             }
             self.session.expiry_interval = expiry.min(self.max_session_expiry);
         }
-        self.ending = Some(Ending {
+        self.ending = Some(Box::new(Ending {
             reason: disconnect.reason_code,
             message: "client sent DISCONNECT".to_owned(),
             by_client: true,
             // [MQTT-3.1.2-10] Only DISCONNECT 0x00 discards the will.
             publish_will: disconnect.reason_code != ReasonCode::NormalDisconnection,
-        });
+        }));
     }
 
     /// Queues a control packet, dropping diagnostics the client asked not to get
@@ -752,8 +777,10 @@ impl Connection {
                 outgoing.wait = resolved();
             }
         }
-        if matches!(self.held_wait, Some(Wait::CurrentBatch)) {
-            self.held_wait = Some(resolved());
+        if let Some(held) = &mut self.held {
+            if matches!(held.wait, Wait::CurrentBatch) {
+                held.wait = resolved();
+            }
         }
     }
 }

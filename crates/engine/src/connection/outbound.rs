@@ -11,7 +11,7 @@ use gridmq_codec::{
     ReasonCode, encode_publish,
 };
 
-use super::{Connection, Wait};
+use super::{Connection, Held, Wait};
 use crate::durable::stored_entry;
 use crate::message::Delivery;
 use crate::persist::{Change, EntryState};
@@ -102,15 +102,15 @@ impl Connection {
     /// Appends held deliveries once their state is durable; returns whether nothing is
     /// held any more (so further deliveries may be sent).
     fn release_held(&mut self, buf: &mut BytesMut) -> bool {
-        let Some(wait) = &self.held_wait else {
+        let Some(held) = &self.held else {
             return true;
         };
-        if wait.outcome().is_none() {
+        if held.wait.outcome().is_none() {
             return false;
         }
-        buf.extend_from_slice(&self.held);
-        self.held.clear();
-        self.held_wait = None;
+        if let Some(held) = self.held.take() {
+            buf.extend_from_slice(&held.bytes);
+        }
         true
     }
 
@@ -137,7 +137,8 @@ impl Connection {
 
     fn transmit_deliveries(&mut self, now: Instant, buf: &mut BytesMut, budget: usize) -> bool {
         loop {
-            if buf.len() + self.held.len() >= budget {
+            let held = self.held.as_ref().map_or(0, |held| held.bytes.len());
+            if buf.len() + held >= budget {
                 return true;
             }
             if self.session.pending.is_empty() {
@@ -178,10 +179,9 @@ impl Connection {
         let expiry = delivery.message.remaining_expiry(now);
         let (version, max) = (self.version, self.client.max_packet_size);
         if delivery.qos == QoS::AtMostOnce {
-            let target = if self.held_wait.is_some() {
-                &mut self.held
-            } else {
-                buf
+            let target = match &mut self.held {
+                Some(held) => &mut held.bytes,
+                None => buf,
             };
             match encode_delivery(version, max, &delivery, None, false, expiry, target) {
                 Ok(()) => self.stats.messages_sent += 1,
@@ -196,17 +196,16 @@ impl Connection {
         let exactly_once = delivery.qos == QoS::ExactlyOnce;
         // A QoS 2 delivery to a persistent session goes out only once its packet id is
         // durable, so that a restart can never send it again as a new message.
-        if exactly_once
-            && delivery.durable.is_some()
-            && self.session.stored
-            && self.held_wait.is_none()
+        if exactly_once && delivery.durable.is_some() && self.session.stored && self.held.is_none()
         {
-            self.held_wait = Some(Wait::CurrentBatch);
+            self.held = Some(Box::new(Held {
+                wait: Wait::CurrentBatch,
+                bytes: BytesMut::new(),
+            }));
         }
-        let target = if self.held_wait.is_some() {
-            &mut self.held
-        } else {
-            buf
+        let target = match &mut self.held {
+            Some(held) => &mut held.bytes,
+            None => buf,
         };
         match encode_delivery(
             version,
