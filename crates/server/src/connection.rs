@@ -8,7 +8,7 @@
 //! with an overflow policy) takes the backlog.
 
 use std::future::{Future, poll_fn};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -19,8 +19,10 @@ use gridmq_codec::{ConnAck, Connect, DecodeError, Decoder, Packet, ProtocolVersi
 use gridmq_engine::{
     AllowAll, Authorizer, Broker, Claim, Connection, ConnectionControl, Kick, Refusal,
 };
+use pin_project_lite::pin_project;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
+use tokio_util::either::Either;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info};
 
@@ -71,7 +73,14 @@ pub(crate) fn serve<T: Transport>(
     // The opening (CONNECT, session claim, refusals and their timers) runs boxed: its
     // state is large and needed once, so it is freed before the connection settles in.
     let opening = Box::pin(open(ctx, io, peer));
-    run(opening).instrument(span)
+    let run = run(opening);
+    // The span is off unless debug logging is on; an instrumented future would still
+    // carry it for the connection's life, so only then is it attached (and boxed).
+    if span.is_disabled() {
+        Either::Left(run)
+    } else {
+        Either::Right(Box::pin(run.instrument(span)))
+    }
 }
 
 /// Logs what the transport established, once per connection.
@@ -91,13 +100,18 @@ fn describe_peer(peer: &PeerInfo) {
 }
 
 async fn run<T: Transport>(opening: Pin<Box<impl Future<Output = Option<Opened<T>>>>>) {
-    let Some(mut opened) = opening.await else {
+    let Some(opened) = opening.await else {
         return;
     };
-    // Borrowed whole rather than taken apart: each field moved out would take its own
-    // room in this task for the connection's life.
-    drive(&mut opened).await;
-    let mut io = finish(opened);
+    // Scoped: once the loop is over its room is free for the closing below.
+    let opened = {
+        let mut established = pin!(Established::new(opened));
+        established.as_mut().await;
+        established.project().opened.take()
+    };
+    let Some(mut io) = opened.map(finish) else {
+        return;
+    };
     let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, io.shutdown()).await;
 }
 
@@ -134,9 +148,32 @@ struct Opened<T> {
     unflushed: bool,
     decoder: Decoder,
     /// The client's address, for log lines.
-    peer: SocketAddr,
+    peer: PeerAddr,
     /// Namespace mode only: the session's credentials (expiry, re-authentication).
     auth: Option<Box<SessionAuth>>,
+}
+
+/// A client's address for log lines: 20 bytes where a `SocketAddr` takes 32, in every
+/// connection's task.
+#[derive(Debug, Clone, Copy)]
+struct PeerAddr {
+    ip: IpAddr,
+    port: u16,
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            ip: addr.ip(),
+            port: addr.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        SocketAddr::new(self.ip, self.port).fmt(f)
+    }
 }
 
 /// Reads CONNECT, checks it, claims the session and establishes the connection; `None`
@@ -265,7 +302,7 @@ async fn open<T: Transport>(
         write_buf: BytesMut::new(),
         unflushed: false,
         decoder,
-        peer: peer.remote_addr,
+        peer: PeerAddr::from(peer.remote_addr),
         auth: admission.map(|admission| SessionAuth::new(&ctx.namespace, admission)),
     })
 }
@@ -447,58 +484,85 @@ enum Event {
     Unthrottled,
 }
 
-/// The event loop of an established connection; returns when the connection is over.
-///
-/// Shutdown reaches the loop as a close request through the connection's control (see
-/// `Server::shutdown`), so the loop holds no shutdown future of its own. Its state lives
-/// in [`Opened`], reached through one reference: every local kept across the await
-/// takes room in the connection's task for its whole life.
-async fn drive<T: Transport>(opened: &mut Opened<T>) {
-    let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
-    let mut sleep = pin!(tokio::time::sleep_until(far_future));
-    let mut close_deadline: Option<Instant> = None;
+pin_project! {
+    /// The event loop of an established connection, ready when the connection is over.
+    ///
+    /// Written by hand rather than as an `async fn`: its fields are all an idle
+    /// connection's task holds for it, with nothing kept twice across an await.
+    /// Shutdown reaches the loop as a close request through the connection's control
+    /// (see `Server::shutdown`), so it holds no shutdown future of its own.
+    struct Established<T> {
+        // `None` once the loop is over: `run` takes it back to finish the connection.
+        opened: Option<Opened<T>>,
+        // The keep-alive, throttle and closing deadline, whichever comes first.
+        #[pin]
+        sleep: tokio::time::Sleep,
+        // Set when the connection started closing: how long its last bytes may take.
+        close_deadline: Option<Instant>,
+    }
+}
 
-    // The session may already hold packets (CONNACK, redeliveries) and data may have
-    // arrived behind CONNECT; otherwise the buffer CONNECT was read into is released, so
-    // an idle connection holds none.
-    let now = Instant::now();
-    opened.take_input(now);
-    opened.fill(now);
-
-    loop {
-        if opened.connection.is_closing() {
-            if opened.write_buf.is_empty() {
-                return;
-            }
-            close_deadline.get_or_insert_with(|| Instant::now() + CLOSE_FLUSH_TIMEOUT);
+impl<T: Transport> Established<T> {
+    /// Starts the loop. The session may already hold packets (CONNACK, redeliveries)
+    /// and data may have arrived behind CONNECT; otherwise the buffer CONNECT was read
+    /// into is released, so an idle connection holds none.
+    fn new(mut opened: Opened<T>) -> Self {
+        let now = Instant::now();
+        opened.take_input(now);
+        opened.fill(now);
+        Self {
+            opened: Some(opened),
+            sleep: tokio::time::sleep_until(now + Duration::from_secs(86_400 * 365)),
+            close_deadline: None,
         }
-        // Scoped, so the deadline takes no room across the await.
-        let timer_armed = {
+    }
+}
+
+impl<T: Transport> Future for Established<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        let Some(opened) = this.opened.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            if opened.connection.is_closing() {
+                if opened.write_buf.is_empty() {
+                    return Poll::Ready(());
+                }
+                this.close_deadline
+                    .get_or_insert_with(|| Instant::now() + CLOSE_FLUSH_TIMEOUT);
+            }
             let keep_alive = opened.connection.poll_timeout().map(Instant::from_std);
-            let deadline = match (keep_alive, close_deadline) {
+            let deadline = match (keep_alive, *this.close_deadline) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
             if let Some(at) = deadline {
-                if sleep.deadline() != at {
-                    sleep.as_mut().reset(at);
+                if this.sleep.deadline() != at {
+                    this.sleep.as_mut().reset(at);
                 }
             }
-            deadline.is_some()
-        };
-        let can_read = !opened.connection.is_closing()
-            && !opened.connection.is_throttled()
-            && opened.write_buf.len() < WRITE_HIGH_WATER;
-        let event =
-            poll_fn(|cx| opened.poll_event(cx, sleep.as_mut(), timer_armed, can_read)).await;
-        let now = Instant::now();
-        if matches!(event, Event::Timer) && close_deadline.is_some_and(|at| now >= at) {
-            return debug!("gave up flushing to a client that does not read");
+            let can_read = !opened.connection.is_closing()
+                && !opened.connection.is_throttled()
+                && opened.write_buf.len() < WRITE_HIGH_WATER;
+            let event = std::task::ready!(opened.poll_event(
+                cx,
+                this.sleep.as_mut(),
+                deadline.is_some(),
+                can_read
+            ));
+            let now = Instant::now();
+            if matches!(event, Event::Timer) && this.close_deadline.is_some_and(|at| now >= at) {
+                debug!("gave up flushing to a client that does not read");
+                return Poll::Ready(());
+            }
+            if !opened.handle_event(event, now) {
+                return Poll::Ready(());
+            }
+            opened.fill(now);
         }
-        if !opened.handle_event(event, now) {
-            return;
-        }
-        opened.fill(now);
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use gridmq_transport::{Accepted, Endpoint, ListenerKind, PeerInfo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::either::Either;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
@@ -96,6 +97,19 @@ fn unbox<T>(boxed: Box<T>) -> T {
 
 /// Runs the handshakes, then the MQTT connection.
 async fn connection(new: Box<NewConnection>) {
+    let (serving, permits) = start(unbox(new));
+    serving.await;
+    drop(permits);
+}
+
+/// The connection's future, and the permits to hold while it runs. A plain function:
+/// nothing it looks at stays in the task.
+fn start(
+    new: NewConnection,
+) -> (
+    impl Future<Output = ()> + Send,
+    (OwnedSemaphorePermit, OwnedSemaphorePermit),
+) {
     let NewConnection {
         ctx,
         endpoint,
@@ -103,30 +117,28 @@ async fn connection(new: Box<NewConnection>) {
         stream,
         addr,
         permits,
-    } = unbox(new);
-    if endpoint.kind == ListenerKind::Mqtt && !endpoint.proxy_protocol {
+    } = new;
+    let serving = if endpoint.kind == ListenerKind::Mqtt && !endpoint.proxy_protocol {
         // Plain MQTT over TCP: no handshake, and none of its state in the task.
         let peer = Box::new(PeerInfo::plain(addr, endpoint.name.clone()));
-        drop(endpoint);
-        serve(ctx, stream, peer).await;
+        Either::Left(serve(ctx, stream, peer))
     } else {
         // PROXY, TLS and WebSocket connections are boxed as a whole: their handshakes
         // and streams are large, and plain connections should not carry room for them.
-        Box::pin(handshake_then_serve(
+        Either::Right(Box::pin(handshake_then_serve(
             ctx,
-            &endpoint,
+            endpoint,
             handshake_timeout,
             stream,
             addr,
-        ))
-        .await;
-    }
-    drop(permits);
+        )))
+    };
+    (serving, permits)
 }
 
 async fn handshake_then_serve(
     ctx: ConnectionContext,
-    endpoint: &Endpoint,
+    endpoint: Arc<Endpoint>,
     timeout: Duration,
     stream: TcpStream,
     addr: SocketAddr,
