@@ -17,7 +17,7 @@ RUMQTTD_VERSION="0.20.0"
 DURATION="15s"
 WARMUP="2s"
 RUNS=3
-SCENARIOS="fanin-q0,fanin-q1,fanout-q0,pairs-q1,latency-q1,conn-10k"
+SCENARIOS="fanin-q0,fanin-q1,fanout-q0,pairs-q1,latency-q1,conn-10k,conn-rate"
 BROKERS="gridmq,mosquitto,nats,rumqttd"
 OUT=""
 INSTALL=1
@@ -36,6 +36,8 @@ Scenarios (MQTT 3.1.1, 64-byte payloads, inflight 64):
   durable-pairs-q1  pairs-q1 with persistent subscriber sessions
                     (for durable throughput: --brokers gridmq,gridmq-mem,mosquitto-persist)
   conn-10k    10,000 idle connections opened at 5,000/s, held for the duration
+  conn-rate   10,000 connections opened as fast as the broker takes them (the tool
+              offers 50,000/s), held for 2 s
 EOF
 }
 
@@ -211,6 +213,7 @@ scenario_args() {
         durable-fanin-q1) echo fan-in --publishers 10 --subscribers 1 --qos 1 --persistent-subscribers "${common[@]}" ;;
         durable-pairs-q1) echo pairs --pairs 100 --qos 1 --persistent-subscribers "${common[@]}" ;;
         conn-10k) echo connections --connections 10000 --connect-rate 5000 --duration "$DURATION" --mqtt 3.1.1 --connect-timeout 30s ;;
+        conn-rate) echo connections --connections 10000 --connect-rate 50000 --duration 2s --mqtt 3.1.1 --connect-timeout 30s ;;
         *) echo "unknown scenario $1" >&2; return 1 ;;
     esac
 }

@@ -120,7 +120,7 @@ pub struct SharedArgs {
 }
 
 /// `connections` options.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConnectionsArgs {
     /// Idle clients to open.
     #[arg(long, default_value_t = 10_000)]
