@@ -165,3 +165,64 @@ async fn handshake_then_serve(
         Accepted::Other(io) => serve(ctx, io, Box::new(peer)).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use gridmq_engine::EngineConfig;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::config::NamespaceConfig;
+    use crate::namespace::Namespace;
+
+    /// The most a plain TCP connection's task may hold, in bytes: 656 in a release
+    /// build and 664 in a test build today, so that tokio's task cell stays at 768.
+    /// Every byte is paid by each connection of a fleet; see docs/ARCHITECTURE.md,
+    /// "Memory of an idle connection", before raising it.
+    const PLAIN_TASK_BUDGET: usize = 704;
+
+    #[tokio::test]
+    async fn a_plain_connection_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (stream, addr) = listener.accept().await.expect("accept");
+        let namespace = Namespace::open(&NamespaceConfig::default())
+            .await
+            .expect("open mode");
+        let ctx = ConnectionContext {
+            broker: gridmq_engine::Broker::new(EngineConfig::default()),
+            namespace,
+            shutdown: CancellationToken::new(),
+        };
+        let endpoint = Arc::new(Endpoint {
+            name: "mqtt://test".into(),
+            kind: ListenerKind::Mqtt,
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
+            tls: None,
+            websocket: Default::default(),
+        });
+        let limit = Arc::new(Semaphore::new(2));
+        let permits = (
+            limit.clone().try_acquire_owned().expect("permit"),
+            limit.try_acquire_owned().expect("permit"),
+        );
+        let task = connection(Box::new(NewConnection {
+            ctx,
+            endpoint,
+            handshake_timeout: Duration::from_secs(1),
+            stream,
+            addr,
+            permits,
+        }));
+        let size = std::mem::size_of_val(&task);
+        eprintln!("plain connection task: {size} bytes");
+        assert!(
+            size <= PLAIN_TASK_BUDGET,
+            "a plain connection's task grew to {size} bytes (budget {PLAIN_TASK_BUDGET})"
+        );
+        drop(client);
+    }
+}
