@@ -12,10 +12,7 @@ use parking_lot::Mutex;
 
 use crate::config::{EngineConfig, SharedRedelivery};
 use crate::control::{ConnectionControl, Handoff, HandoffOutcome};
-use crate::durable::{
-    RouteLog, SubmitGuard, WallClock, restored_delivery, restored_message, restored_subscription,
-    stored_message, stored_subscription,
-};
+use crate::durable::{RouteLog, WallClock, restored_delivery, restored_message, stored_message};
 use crate::inbox::{Inbox, InboxLimits};
 use crate::message::{Delivery, Message, SessionId};
 use crate::persist::{
@@ -25,8 +22,9 @@ use crate::registry::{Offline, Registry, Slot, SlotState, Waiter};
 use crate::retained::{RetainOutcome, RetainedStore};
 use crate::router::Subscriber;
 use crate::router::{RouteReport, Router};
-use crate::session::{InflightMessage, OutboundStage, Session};
+use crate::session::{InflightMessage, OutboundStage, Session, SubscriptionRecord};
 use crate::stats::Stats;
+use crate::submission::SubmitGuard;
 use crate::will::{PendingWill, will_message};
 
 /// A CONNECT that passed the engine's checks, ready for authentication and a session.
@@ -508,7 +506,7 @@ impl Broker {
             subscriptions: session
                 .subscriptions
                 .iter()
-                .map(|(raw, record)| stored_subscription(raw, record))
+                .map(|(raw, record)| record.stored(raw))
                 .collect(),
             disconnected_at: disconnected_at.map(|at| self.clock.wall(at)),
             will: will.map(|pending| self.stored_will(pending)),
@@ -845,7 +843,7 @@ impl Broker {
         session.stored = true;
         session.inbox.set_persistent(session.is_persistent());
         for subscription in &stored.subscriptions {
-            let Some((raw, record)) = restored_subscription(subscription) else {
+            let Some((raw, record)) = SubscriptionRecord::restored(subscription) else {
                 report.skipped += 1;
                 continue;
             };

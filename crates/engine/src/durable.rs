@@ -1,26 +1,19 @@
 //! Glue between the engine's in-memory state and the records of [`crate::persist`]:
-//! conversions both ways, the wall clock that stored times use, the log a publish
-//! fills while routing, and the [`Submission`] that keeps a delivery back until the
-//! batch creating its queue entry has been submitted.
+//! conversions of messages and queue entries both ways, the wall clock that stored times
+//! use, and the log a publish fills while routing. (Subscriptions convert in
+//! [`crate::session`]; the [`Submission`] a delivery waits for is in `submission`.)
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use gridmq_codec::{
-    PublishProperties, QoS, RetainHandling, SubscribeOptions, SubscriptionFilter, TopicFilter,
-    TopicName, Utf8Bytes,
-};
+use gridmq_codec::{PublishProperties, QoS, TopicFilter, TopicName, Utf8Bytes};
 use smallvec::SmallVec;
 
 use crate::message::{Delivery, Message, SharedRef};
-use crate::persist::{
-    Change, EntryState, StoredEntry, StoredMessage, StoredSubscription, WallTime,
-};
-use crate::session::SubscriptionRecord;
+use crate::persist::{Change, EntryState, StoredEntry, StoredMessage, WallTime};
+use crate::submission::Submission;
 
 /// Maps the engine's monotonic `Instant`s to wall-clock time and back, from one pair of
 /// readings taken when the broker starts. Stored times are wall-clock so that expiry
@@ -56,69 +49,6 @@ impl WallClock {
                 .checked_sub(behind.duration())
                 .unwrap_or(self.instant),
         }
-    }
-}
-
-/// Whether the batch that creates some queue entries has been submitted to storage.
-///
-/// Batches are applied in the order they are submitted, and a publisher submits its
-/// batch at the end of its turn, after routing has already queued the deliveries. A
-/// session that sent such a delivery and recorded its acknowledgement first would have
-/// its `DeleteEntry` applied before the publisher's `PutEntry`, which would bring the
-/// entry back (the message delivered again after a restart; for QoS 2, twice). So a
-/// durable delivery waits at the head of its session's queue until its submission is
-/// marked; nothing about its entry is recorded before.
-#[derive(Debug, Default)]
-pub(crate) struct Submission {
-    submitted: AtomicBool,
-    wakers: parking_lot::Mutex<SmallVec<[Waker; 1]>>,
-}
-
-impl Submission {
-    /// Whether the batch has been submitted (or never will be).
-    pub(crate) fn is_submitted(&self) -> bool {
-        self.submitted.load(Ordering::Acquire)
-    }
-
-    /// Ready once the batch has been submitted; otherwise wakes `cx` then.
-    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_submitted() {
-            return Poll::Ready(());
-        }
-        let mut wakers = self.wakers.lock();
-        // Checked again under the lock that `mark` takes after setting the flag.
-        if self.is_submitted() {
-            return Poll::Ready(());
-        }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-
-    fn mark(&self) {
-        self.submitted.store(true, Ordering::Release);
-        let wakers = std::mem::take(&mut *self.wakers.lock());
-        wakers.into_iter().for_each(Waker::wake);
-    }
-}
-
-/// The [`Submission`] of the batch being gathered; marks it when dropped, which its
-/// owner does right after submitting the batch (or when the batch is abandoned: then the
-/// entries never exist and nothing needs to wait for them).
-#[derive(Debug, Default)]
-pub(crate) struct SubmitGuard(Arc<Submission>);
-
-impl SubmitGuard {
-    /// The submission deliveries routed into this batch wait for.
-    pub(crate) fn submission(&self) -> &Arc<Submission> {
-        &self.0
-    }
-}
-
-impl Drop for SubmitGuard {
-    fn drop(&mut self) {
-        self.0.mark();
     }
 }
 
@@ -273,48 +203,6 @@ pub(crate) fn restored_delivery(
             submission: None,
         }),
     })
-}
-
-/// The stored form of a subscription.
-pub(crate) fn stored_subscription(
-    raw: &Utf8Bytes,
-    record: &SubscriptionRecord,
-) -> StoredSubscription {
-    StoredSubscription {
-        filter: raw.to_string(),
-        qos: record.options.qos as u8,
-        no_local: record.options.no_local,
-        retain_as_published: record.options.retain_as_published,
-        retain_handling: record.options.retain_handling as u8,
-        id: record.id.map(NonZeroU32::get),
-    }
-}
-
-/// The subscription a stored record describes.
-pub(crate) fn restored_subscription(
-    stored: &StoredSubscription,
-) -> Option<(Utf8Bytes, SubscriptionRecord)> {
-    let raw = Utf8Bytes::from(stored.filter.as_str());
-    let filter = SubscriptionFilter::parse(&raw).ok()?;
-    let options = SubscribeOptions {
-        qos: QoS::from_u8(stored.qos)?,
-        no_local: stored.no_local,
-        retain_as_published: stored.retain_as_published,
-        retain_handling: match stored.retain_handling {
-            0 => RetainHandling::SendAtSubscribe,
-            1 => RetainHandling::SendIfNew,
-            2 => RetainHandling::DoNotSend,
-            _ => return None,
-        },
-    };
-    Some((
-        raw,
-        SubscriptionRecord {
-            filter,
-            options,
-            id: stored.id.and_then(NonZeroU32::new),
-        },
-    ))
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod retained;
 pub mod router;
 pub mod session;
 pub mod stats;
+mod submission;
 pub mod topic_tree;
 pub mod will;
 

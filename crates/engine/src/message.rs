@@ -147,12 +147,12 @@ pub struct DurableRef {
     pub seq: std::num::NonZeroU64,
     /// The batch that creates the entry, until it has been submitted; `None` for
     /// entries read back at start.
-    pub(crate) submission: Option<Arc<crate::durable::Submission>>,
+    pub(crate) submission: Option<Arc<crate::submission::Submission>>,
 }
 
 impl DurableRef {
     /// Whether the batch creating the entry has been submitted, so that changes to the
-    /// entry may be recorded (see [`crate::durable::Submission`]).
+    /// entry may be recorded (see [`crate::submission::Submission`]).
     pub(crate) fn is_submitted(&self) -> bool {
         self.submission.as_ref().is_none_or(|s| s.is_submitted())
     }

@@ -5,10 +5,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use gridmq_codec::{PacketId, SubscribeOptions, SubscriptionFilter, Utf8Bytes};
+use gridmq_codec::{
+    PacketId, QoS, RetainHandling, SubscribeOptions, SubscriptionFilter, Utf8Bytes,
+};
 
 use crate::inbox::Inbox;
 use crate::message::{Delivery, SessionId};
+use crate::persist::StoredSubscription;
 
 /// One subscription as the session remembers it.
 #[derive(Debug, Clone)]
@@ -19,6 +22,45 @@ pub struct SubscriptionRecord {
     pub options: SubscribeOptions,
     /// The Subscription Identifier, if any.
     pub id: Option<NonZeroU32>,
+}
+
+impl SubscriptionRecord {
+    /// The stored form of this subscription to `raw` (the filter text as the client
+    /// sent it).
+    pub(crate) fn stored(&self, raw: &Utf8Bytes) -> StoredSubscription {
+        StoredSubscription {
+            filter: raw.to_string(),
+            qos: self.options.qos as u8,
+            no_local: self.options.no_local,
+            retain_as_published: self.options.retain_as_published,
+            retain_handling: self.options.retain_handling as u8,
+            id: self.id.map(NonZeroU32::get),
+        }
+    }
+
+    /// The subscription a stored record describes, with its filter text; `None` if the
+    /// record is not valid.
+    pub(crate) fn restored(stored: &StoredSubscription) -> Option<(Utf8Bytes, Self)> {
+        let raw = Utf8Bytes::from(stored.filter.as_str());
+        let filter = SubscriptionFilter::parse(&raw).ok()?;
+        let options = SubscribeOptions {
+            qos: QoS::from_u8(stored.qos)?,
+            no_local: stored.no_local,
+            retain_as_published: stored.retain_as_published,
+            retain_handling: match stored.retain_handling {
+                0 => RetainHandling::SendAtSubscribe,
+                1 => RetainHandling::SendIfNew,
+                2 => RetainHandling::DoNotSend,
+                _ => return None,
+            },
+        };
+        let record = Self {
+            filter,
+            options,
+            id: stored.id.and_then(NonZeroU32::new),
+        };
+        Some((raw, record))
+    }
 }
 
 /// Where an outgoing QoS 1 or 2 message stands.

@@ -33,10 +33,10 @@ use bytes::{Bytes, BytesMut};
 use crate::authz::Authorizer;
 use crate::broker::{Broker, Claimed, ConnectPlan};
 use crate::control::{ConnectionControl, Kick};
-use crate::durable::SubmitGuard;
 use crate::persist::{Change, Ticket, TicketStatus};
 use crate::session::Session;
 use crate::stats::{LocalStats, Stats};
+use crate::submission::SubmitGuard;
 
 /// What the client told us about itself in CONNECT.
 #[derive(Debug, Clone, Copy)]
