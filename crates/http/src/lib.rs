@@ -47,7 +47,7 @@ pub use state::{
 pub fn router(state: AppState) -> Router {
     let management = management::routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
-        admin::require_admin,
+        management::require_admin,
     ));
     let mut router = Router::new().merge(health::routes()).merge(management);
     if let Some(api) = &state.mqtt {

@@ -4,12 +4,16 @@
 //!
 //! Listings answer `{"value": [...], "nextLink": "..."}` as Azure's APIs do: a request
 //! may ask for a page size with `$top` (or `maxPageSize`) and continues with the
-//! `nextLink` it was given, whose `$skipToken` is opaque.
+//! `nextLink` it was given, whose `$skipToken` is opaque. Every route is behind
+//! [`require_admin`].
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -245,6 +249,29 @@ fn encode_segment(name: &str) -> String {
         }
     }
     out
+}
+
+/// Middleware for the management routes.
+pub(crate) async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.admin.check(peer, authorization) {
+        Ok(()) => next.run(request).await,
+        Err(error) => {
+            tracing::info!(?peer, "management API: refused: {}", error.detail());
+            error.into_response()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -625,7 +625,7 @@ impl Config {
         );
         if let Some(resources) = &ns.resources {
             errors.extend(
-                crate::namespace::check_document(&resources.0, &ns.limits)
+                crate::namespace::set::check_document(&resources.0, &ns.limits)
                     .into_iter()
                     .map(|p| format!("namespace.resources: {p}")),
             );

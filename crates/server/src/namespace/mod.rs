@@ -26,7 +26,7 @@ pub(crate) mod bearer;
 mod document;
 pub(crate) mod management;
 mod sessions;
-mod set;
+pub(crate) mod set;
 mod state;
 mod store;
 
@@ -536,21 +536,6 @@ fn certificate_times(pem: &str) -> Result<(String, String), String> {
     ))
 }
 
-/// Type and validation problems of a declared document, without touching files or
-/// hashing passwords (for `gridmq config check`).
-pub(crate) fn check_document(value: &Value, limits: &Limits) -> Vec<Problem> {
-    let (document, mut problems) = document::document_lenient(value.clone());
-    let mut resources = Resources::default();
-    for typed in document.resources {
-        set::upsert(&mut resources, typed);
-    }
-    if let Some(settings) = document.settings {
-        resources.settings = settings;
-    }
-    problems.extend(resources.problems(limits));
-    problems
-}
-
 /// Reads the declared resources: the `resources_file` (JSON, or TOML by its `.toml`
 /// extension) or the inline `[namespace.resources]`.
 pub(crate) fn load_declared(config: &NamespaceConfig) -> Result<Option<Document>, Vec<String>> {
@@ -576,7 +561,7 @@ pub fn check_declared(config: &NamespaceConfig) -> Result<(), Vec<String>> {
     let Some((value, origin)) = declared(config)? else {
         return Ok(());
     };
-    let problems = check_document(&value, &config.limits);
+    let problems = set::check_document(&value, &config.limits);
     if problems.is_empty() {
         Ok(())
     } else {

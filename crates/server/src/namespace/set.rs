@@ -3,8 +3,11 @@
 //!
 //! Client names are case-sensitive (Event Grid's rule); the other kinds' names are
 //! unique ignoring ASCII case, and a replacement takes the spelling it was given.
+//! [`check_document`] checks a declared document as such a set.
 
-use gridmq_access::{ALL_CLIENTS_GROUP, ClientGroup, Resource, ResourceKind, Resources};
+use gridmq_access::{
+    ALL_CLIENTS_GROUP, ClientGroup, Limits, Problem, Resource, ResourceKind, Resources, Validate,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -188,6 +191,21 @@ pub(crate) fn names(resources: &Resources, kind: ResourceKind) -> Vec<String> {
         ResourceKind::TopicSpace => of(&resources.topic_spaces),
         ResourceKind::PermissionBinding => of(&resources.permission_bindings),
     }
+}
+
+/// Type and validation problems of a declared document, without touching files or
+/// hashing passwords (for `gridmq config check`).
+pub(crate) fn check_document(value: &Value, limits: &Limits) -> Vec<Problem> {
+    let (document, mut problems) = super::document::document_lenient(value.clone());
+    let mut resources = Resources::default();
+    for typed in document.resources {
+        upsert(&mut resources, typed);
+    }
+    if let Some(settings) = document.settings {
+        resources.settings = settings;
+    }
+    problems.extend(resources.problems(limits));
+    problems
 }
 
 #[cfg(test)]
