@@ -14,8 +14,9 @@ use gridmq_server::Server;
 use gridmq_server::config::{AdminToken, Config, ResourceDocument};
 use serde_json::{Value, json};
 
+use super::broker_with;
+use super::http::Http;
 use super::raw::{self, RawClient};
-use super::{broker_with, within};
 
 /// A namespace-mode broker with `resources` declared, an HTTP listener, plain-http
 /// webhook and JWKS URLs allowed, and `tweak` applied last.
@@ -68,11 +69,10 @@ pub(crate) async fn try_connect(addr: SocketAddr, connect: Connect) -> (RawClien
 
 // ---------------------------------------------------------------- management API
 
-/// A client of the management API over real HTTP.
+/// A client of the management API over real HTTP: JSON in, JSON out, on the same
+/// client as the HTTP Publish tests.
 pub(crate) struct Api {
-    pub(crate) base: String,
-    token: Option<String>,
-    http: reqwest::Client,
+    http: Http,
 }
 
 /// A response: status, content type and JSON body (`Null` when empty).
@@ -85,62 +85,34 @@ pub(crate) struct Reply {
 
 impl Api {
     pub(crate) fn new(server: &Server, token: Option<&str>) -> Self {
-        // reqwest is built without a default TLS provider; another test may have set one.
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let addr = server.http_addr().expect("the broker serves HTTP");
         Self {
-            base: format!("http://{addr}"),
-            token: token.map(str::to_owned),
-            http: reqwest::Client::new(),
+            http: Http::new(server).with_token(token),
         }
     }
 
     /// The same API with another token (or none).
     pub(crate) fn with_token(&self, token: Option<&str>) -> Self {
         Self {
-            base: self.base.clone(),
-            token: token.map(str::to_owned),
-            http: self.http.clone(),
+            http: self.http.with_token(token),
         }
     }
 
     pub(crate) async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        };
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
-        let mut request = self.http.request(method, &url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        let response = within(&url, request.send())
-            .await
-            .expect("the HTTP request completes");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let text = within("the HTTP body", response.text())
-            .await
-            .expect("a body");
+        let json = [("content-type", "application/json")];
+        let headers: &[(&str, &str)] = if body.is_some() { &json } else { &[] };
+        let reply = self
+            .http
+            .send(method, path, headers, body.map(|b| b.as_bytes().to_vec()))
+            .await;
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Reply {
-            status,
-            content_type,
+            status: reply.status,
+            content_type: reply.header("content-type").to_owned(),
             body,
         }
     }
