@@ -88,7 +88,7 @@ pub struct InflightMessage {
 /// A set of packet identifiers, allocated on first use: most sessions never hold one
 /// (QoS 0 only, or never a QoS 2 publisher), and every session carries the set inline.
 /// Once allocated it stays, so a busy session does not allocate per message.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 #[expect(
     clippy::box_collection,
     reason = "an empty HashSet is 40 bytes inline; the box is 8 until first use"
@@ -119,11 +119,6 @@ impl PacketIdSet {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The ids, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.0.iter().flat_map(|set| set.iter().copied())
     }
 }
 
