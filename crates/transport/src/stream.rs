@@ -44,20 +44,21 @@ impl Transport for TcpStream {
         buf: &mut BytesMut,
         reserve: usize,
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.poll_read_ready(cx))?;
-            buf.reserve(reserve);
-            match self.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // Readiness was stale (it stays set until a read would block): give
-                    // back the reservation rather than hold it while the client idles.
-                    if buf.is_empty() {
-                        *buf = BytesMut::new();
-                    }
-                    continue;
+        ready!(self.poll_read_ready(cx))?;
+        buf.reserve(reserve);
+        // Through `AsyncRead` rather than `try_read_buf`: a short read then clears the
+        // readiness, so the next poll waits for epoll instead of trying a read that
+        // would block (one `recvfrom` per wake-up saved).
+        match tokio_util::io::poll_read_buf(Pin::new(self), cx, buf) {
+            Poll::Pending => {
+                // Readiness was stale: give back the reservation rather than hold it
+                // while the client idles.
+                if buf.is_empty() {
+                    *buf = BytesMut::new();
                 }
-                result => return Poll::Ready(result),
+                Poll::Pending
             }
+            ready => ready,
         }
     }
 }
