@@ -20,7 +20,8 @@
 //! - [`transport`]: loopback TCP and TLS connections, source addresses.
 //! - [`payload`]: the stamp, the run clock and the measured window.
 //! - [`accounting`]: loss and duplicate counting; [`latency`]: histograms.
-//! - [`ratelimit`]: the token bucket that paces publishers and connects.
+//! - [`ratelimit`]: the token bucket that paces publishers and connects; [`timer`]: the
+//!   sub-millisecond timer paced publishers sleep on.
 //! - [`procstat`]: broker CPU and memory from `/proc`.
 //! - [`report`]: JSON and text summaries.
 
@@ -39,5 +40,6 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod subscriber;
+pub mod timer;
 pub mod transport;
 pub mod wire;

@@ -17,6 +17,7 @@ use crate::handshake::{self, Session};
 use crate::payload::Stamp;
 use crate::ratelimit::RateLimiter;
 use crate::schedule::Schedule;
+use crate::timer::PreciseTimer;
 use crate::wire::{self, kind};
 
 /// Encode more only while fewer than this many bytes wait to be written.
@@ -64,19 +65,23 @@ pub struct PublisherReport {
 }
 
 /// Runs one publisher to the end of the schedule and reports what it did.
+///
+/// A paced publisher starts its token bucket `phase` after the schedule's start, so the
+/// publishers of a run take turns instead of sending together.
 pub async fn run(
     session: Session,
     index: u32,
     topic: String,
     load: PublishLoad,
     schedule: Schedule,
+    phase: Duration,
 ) -> PublisherReport {
     // [MQTT-3.3.4-7] never more unacknowledged messages than the broker's Receive Maximum.
     let load = PublishLoad {
         inflight: load.inflight.min(session.receive_maximum),
         ..load
     };
-    let mut publisher = Publisher::new(index, topic, load, schedule);
+    let mut publisher = Publisher::new(index, topic, load, schedule, phase);
     if let Err(err) = publisher.drive(session).await {
         publisher.report.error = Some(format!("publisher {index}: {err:#}"));
     }
@@ -89,6 +94,7 @@ struct Publisher {
     topic: String,
     load: PublishLoad,
     schedule: Schedule,
+    phase: Duration,
     payload: Vec<u8>,
     properties: PublishProperties,
     seq: u64,
@@ -98,7 +104,13 @@ struct Publisher {
 }
 
 impl Publisher {
-    fn new(index: u32, topic: String, load: PublishLoad, schedule: Schedule) -> Self {
+    fn new(
+        index: u32,
+        topic: String,
+        load: PublishLoad,
+        schedule: Schedule,
+        phase: Duration,
+    ) -> Self {
         let window = if load.qos == QoS::AtMostOnce {
             0
         } else {
@@ -109,6 +121,7 @@ impl Publisher {
             topic,
             load,
             schedule,
+            phase,
             payload: vec![0x5A; load.payload_len],
             properties: PublishProperties::default(),
             seq: 0,
@@ -123,6 +136,12 @@ impl Publisher {
     async fn drive(&mut self, session: Session) -> anyhow::Result<()> {
         let clock = self.schedule.clock;
         let start = Instant::from_std(clock.instant_at(self.schedule.send_from_ns));
+        let paced_from = start + self.phase;
+        // Rate tokens fall due between tokio's millisecond ticks.
+        let timer = match self.limiter {
+            Some(_) => Some(PreciseTimer::new().context("creating the pacing timer")?),
+            None => None,
+        };
         let stop = Instant::from_std(clock.instant_at(self.schedule.window.end_ns));
         let drain_until = Instant::from_std(clock.instant_at(self.schedule.drain_until_ns));
         let mut read_buf = session.read_buf;
@@ -138,7 +157,7 @@ impl Publisher {
             }
             let sending = now < stop;
             if sending && write_buf.len() < WRITE_LOW_WATER {
-                let n = self.allowed(now - start);
+                let n = self.allowed(now.saturating_duration_since(paced_from));
                 self.encode(n, clock.ns_at(now.into_std()), &mut write_buf)?;
             }
             if !sending && write_buf.is_empty() && self.inflight.outstanding() == 0 {
@@ -147,11 +166,23 @@ impl Publisher {
             // With every packet id in use only an acknowledgement (a read) can help; the
             // next rate token is no reason to wake.
             let window_full = self.load.qos != QoS::AtMostOnce && self.inflight.free() == 0;
-            let wake = match &self.limiter {
-                _ if !sending => drain_until,
-                _ if window_full => stop,
-                Some(limiter) => (start + limiter.next_due()).min(stop),
-                None => stop,
+            let (wake, next_token) = match &self.limiter {
+                _ if !sending => (drain_until, false),
+                _ if window_full => (stop, false),
+                Some(limiter) => {
+                    let due = paced_from + limiter.next_due();
+                    (due.min(stop), due < stop)
+                }
+                None => (stop, false),
+            };
+            let wait = async {
+                match &timer {
+                    Some(timer) if next_token => timer.sleep_until(wake.into_std()).await,
+                    _ => {
+                        sleep_until(wake).await;
+                        Ok(())
+                    }
+                }
             };
             if read_buf.capacity() - read_buf.len() < READ_CHUNK / 2 {
                 read_buf.reserve(READ_CHUNK);
@@ -170,7 +201,7 @@ impl Publisher {
                         writer.flush().await?;
                     }
                 }
-                () = sleep_until(wake), if write_buf.is_empty() => {}
+                waited = wait, if write_buf.is_empty() => waited.context("pacing timer")?,
                 () = sleep_until(next_ping), if ping_every.is_some() => {
                     write_buf.put_slice(&wire::PINGREQ);
                     next_ping += ping_every.unwrap_or_default();

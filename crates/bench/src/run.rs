@@ -207,10 +207,22 @@ fn spawn_publishers(
         batch: load.batch.max(1),
         keep_alive: conn.keep_alive,
     };
+    // Paced publishers take turns: publisher i starts i / rate after the first.
+    let turn = load
+        .rate
+        .map_or(Duration::ZERO, |r| Duration::from_secs_f64(1.0 / r as f64));
     let mut publishers = JoinSet::new();
     for (i, session) in (0u32..).zip(sessions) {
         let topic = layout.publisher_topic(base, i);
-        publishers.spawn(publisher::run(session, i, topic, publish_load, schedule));
+        let phase = turn * i;
+        publishers.spawn(publisher::run(
+            session,
+            i,
+            topic,
+            publish_load,
+            schedule,
+            phase,
+        ));
     }
     publishers
 }
