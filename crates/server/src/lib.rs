@@ -377,6 +377,9 @@ fn bind_mqtt(addr: SocketAddr) -> std::io::Result<TcpListener> {
     // As std's bind does on Unix: a restarted broker can bind while old connections
     // linger in TIME_WAIT.
     socket.set_reuseaddr(true)?;
+    // MQTT packets are small and latency matters: no Nagle delay. Accepted sockets
+    // inherit it on Linux; elsewhere the accept loop sets it on each.
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
@@ -418,5 +421,23 @@ async fn run_timers(broker: Arc<Broker>, shutdown: CancellationToken) {
                 broker.retained().purge_expired(std::time::Instant::now());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accept loop leaves TCP_NODELAY to the listening socket on Linux.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn accepted_connections_inherit_no_delay() {
+        let listener = bind_mqtt("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(accepted.nodelay().expect("getsockopt"));
+        drop(client);
     }
 }
