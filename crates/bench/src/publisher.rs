@@ -31,6 +31,9 @@ const READ_CHUNK: usize = 16 * 1024;
 const RATE_BURST_WINDOW: Duration = Duration::from_millis(100);
 /// ... and at least this many.
 const RATE_BURST_MIN: u64 = 8;
+/// A paced publisher wakes at most this often and sends what fell due meanwhile: at
+/// high rates a wake-up per token would cost the tool a core of its own.
+const PACING_MIN_GAP: Duration = Duration::from_micros(250);
 
 /// Settings every publisher of a run shares.
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +173,7 @@ impl Publisher {
                 _ if !sending => (drain_until, false),
                 _ if window_full => (stop, false),
                 Some(limiter) => {
-                    let due = paced_from + limiter.next_due();
+                    let due = (paced_from + limiter.next_due()).max(now + PACING_MIN_GAP);
                     (due.min(stop), due < stop)
                 }
                 None => (stop, false),
