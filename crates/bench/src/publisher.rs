@@ -169,19 +169,19 @@ impl Publisher {
             // With every packet id in use only an acknowledgement (a read) can help; the
             // next rate token is no reason to wake.
             let window_full = self.load.qos != QoS::AtMostOnce && self.inflight.free() == 0;
-            let (wake, next_token) = match &self.limiter {
-                _ if !sending => (drain_until, false),
-                _ if window_full => (stop, false),
-                Some(limiter) => {
-                    let due = (paced_from + limiter.next_due()).max(now + PACING_MIN_GAP);
-                    (due.min(stop), due < stop)
-                }
-                None => (stop, false),
+            let wake = match &self.limiter {
+                _ if !sending => drain_until,
+                _ if window_full => stop,
+                Some(limiter) => (paced_from + limiter.next_due())
+                    .max(now + PACING_MIN_GAP)
+                    .min(stop),
+                None => stop,
             };
+            // Only paced publishers have the precise timer; the others wake for the end.
             let wait = async {
                 match &timer {
-                    Some(timer) if next_token => timer.sleep_until(wake.into_std()).await,
-                    _ => {
+                    Some(timer) => timer.sleep_until(wake.into_std()).await,
+                    None => {
                         sleep_until(wake).await;
                         Ok(())
                     }
