@@ -17,6 +17,11 @@ use crate::transport::BoxStream;
 /// Largest packet accepted during the handshake.
 const MAX_HANDSHAKE_PACKET: usize = 64 * 1024;
 
+/// The receive buffer a session starts with: room for a CONNACK or SUBACK. It grows when
+/// a packet needs more, and the publish and subscribe loops reserve their own chunk; an
+/// idle connection keeps it small (the connections scenario holds thousands).
+const HANDSHAKE_READ_BUF: usize = 256;
+
 /// A connected client with its receive buffer (bytes already read past the handshake).
 pub struct Session {
     /// The stream to the broker.
@@ -72,7 +77,7 @@ pub async fn connect(
     stream.write_all(&bytes).await.context("sending CONNECT")?;
     let mut session = Session {
         stream,
-        read_buf: BytesMut::with_capacity(4096),
+        read_buf: BytesMut::with_capacity(HANDSHAKE_READ_BUF),
         version,
         receive_maximum: u16::MAX,
     };
@@ -135,5 +140,57 @@ impl Session {
                 bail!("broker closed the connection during the handshake");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gridmq_codec::{ConnAck, ConnAckProperties};
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    /// A CONNACK larger than the session's first buffer, written in pieces, still
+    /// completes the handshake: the buffer grows to fit the packet.
+    #[tokio::test]
+    async fn connack_larger_than_the_first_buffer_completes_the_handshake() {
+        let (client, mut broker) = tokio::io::duplex(64 * 1024);
+        let ack = ConnAck {
+            reason_code: ReasonCode::Success,
+            properties: ConnAckProperties {
+                receive_maximum: NonZeroU16::new(10),
+                reason_string: Some("x".repeat(4 * HANDSHAKE_READ_BUF).into()),
+                ..ConnAckProperties::default()
+            },
+            ..ConnAck::default()
+        };
+        let bytes = Packet::ConnAck(ack)
+            .to_bytes(ProtocolVersion::V5)
+            .expect("encode CONNACK");
+        assert!(bytes.len() > HANDSHAKE_READ_BUF);
+        let broker_side = tokio::spawn(async move {
+            let mut connect = [0u8; 256];
+            let read = broker.read(&mut connect).await.expect("read CONNECT");
+            assert!(read > 0, "no CONNECT");
+            for piece in bytes.chunks(100) {
+                broker.write_all(piece).await.expect("write CONNACK");
+                broker.flush().await.expect("flush");
+                tokio::task::yield_now().await;
+            }
+            broker
+        });
+        let session = connect(
+            Box::new(client),
+            ProtocolVersion::V5,
+            "big-connack",
+            0,
+            &Credentials::default(),
+            false,
+        )
+        .await
+        .expect("handshake");
+        assert_eq!(session.receive_maximum, 10);
+        assert!(session.read_buf.is_empty(), "CONNACK fully consumed");
+        drop(broker_side.await.expect("broker side"));
     }
 }
